@@ -1,0 +1,283 @@
+"""A client for the QuantConnect REST API v2: signing, POST requests, retries and errors.
+
+Every fact about the API's behaviour here comes from `../shared/reference/quantconnect-api.md`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+import tenacity
+from requests.adapters import HTTPAdapter
+
+DEFAULT_API_URL = "https://www.quantconnect.com/api/v2/"
+CREDENTIAL_HINT = "Check QC_USER_ID and QC_API_TOKEN."
+
+log = logging.getLogger(__name__)
+
+
+class QuantConnectError(Exception):
+    """A request to the QuantConnect API failed; the message names the endpoint and the ids."""
+
+    def __init__(self, endpoint: str, body: Mapping[str, Any] | None, reason: str) -> None:
+        self.endpoint = endpoint
+        self.ids = describe_request(body)
+        self.reason = reason
+        super().__init__(f"{endpoint}{self.ids}: {reason}")
+
+
+class QuantConnectAuthError(QuantConnectError):
+    """The API rejected the credentials. Never retried: repeated bad logins can lock an account."""
+
+
+class RetryableError(QuantConnectError):
+    """A transient failure worth another attempt: 429, 5xx, a dropped connection, or
+    `success:false` saying to try again later."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        body: Mapping[str, Any] | None,
+        reason: str,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(endpoint, body, reason)
+        self.retry_after = retry_after
+        self.status = status
+
+
+def describe_request(body: Mapping[str, Any] | None) -> str:
+    """The ids of a request body, for error messages: ` (projectId=1, backtestId=ab, start=0)`."""
+    if not body:
+        return ""
+    names = ("projectId", "backtestId", "start", "end")
+    parts = [f"{name}={body[name]}" for name in names if name in body]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def sign(user_id: str, api_token: str, timestamp: int) -> dict[str, str]:
+    """The two auth headers for one request (reference §1).
+
+    The password is the hex SHA-256 of `token:timestamp`; the token itself is never sent, and
+    `Timestamp` must carry exactly the value that was hashed.
+    """
+    digest = hashlib.sha256(f"{api_token}:{timestamp}".encode()).hexdigest()
+    basic = base64.b64encode(f"{user_id}:{digest}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {basic}", "Timestamp": str(timestamp)}
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """How hard to retry transient failures: exponential backoff with full jitter."""
+
+    max_attempts: int = 6
+    initial_backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 60.0
+
+
+def _retry_after_seconds(header: str | None) -> float | None:
+    """`Retry-After` as seconds: either a number or an HTTP date."""
+    if not header:
+        return None
+    try:
+        return max(0.0, float(header))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(header).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def _error_text(payload: Mapping[str, Any]) -> str:
+    """The error of a `success:false` body: `errors`, `messages` or `Message` (reference §2)."""
+    for key in ("errors", "messages", "Message", "message"):
+        value = payload.get(key)
+        if value:
+            text = "; ".join(map(str, value)) if isinstance(value, list) else str(value)
+            return html.unescape(text)  # errors may be HTML-entity encoded (reference §9.9)
+    return "the API answered success:false without an error message"
+
+
+def _is_auth_error(text: str) -> bool:
+    return text.startswith("Hash doesn't match") or text.startswith("UserID not valid")
+
+
+def _is_try_again(text: str) -> bool:
+    return "try again" in text.lower()
+
+
+class QuantConnectClient:
+    """Signed, retried POST requests to the QuantConnect API, safe to share between threads.
+
+    Counts every HTTP attempt per endpoint in `requests_made`, and retries in `retries`.
+    """
+
+    def __init__(
+        self,
+        user_id: str,
+        api_token: str,
+        base_url: str = DEFAULT_API_URL,
+        timeout_seconds: float = 60.0,
+        retry: RetrySettings | None = None,
+        max_concurrency: int = 4,
+    ) -> None:
+        if not str(user_id).strip() or not str(api_token).strip():
+            raise QuantConnectAuthError(
+                "authenticate", None, f"missing credentials. {CREDENTIAL_HINT}"
+            )
+        self._user_id = str(user_id).strip()
+        self._api_token = str(api_token).strip()
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.timeout_seconds = timeout_seconds
+        self.retry = retry or RetrySettings()
+        self.max_concurrency = max_concurrency
+        self.requests_made: Counter[str] = Counter()
+        self.retries: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(4, max_concurrency))
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    def __repr__(self) -> str:
+        return f"QuantConnectClient(user_id={self._user_id!r}, base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._session.close()
+
+    # --- Endpoints -----------------------------------------------------------------------------
+
+    def authenticate(self) -> None:
+        """Check the credentials; raises `QuantConnectAuthError` when they are rejected."""
+        self.post("authenticate", {})
+
+    def read_projects(self) -> list[dict[str, Any]]:
+        """Every project the user can see (`projects/read` with an empty body)."""
+        return list(self.post("projects/read", {}).get("projects") or [])
+
+    def list_backtests(self, project_id: int) -> list[dict[str, Any]]:
+        """Every backtest of a project, with summary statistics (`backtests/list`; no paging)."""
+        body = {"projectId": project_id, "includeStatistics": True}
+        return list(self.post("backtests/list", body).get("backtests") or [])
+
+    def read_backtest(self, project_id: int, backtest_id: str) -> dict[str, Any]:
+        """One backtest with its `statistics` map (`backtests/read`)."""
+        body = {"projectId": project_id, "backtestId": backtest_id}
+        backtest = self.post("backtests/read", body).get("backtest")
+        if not isinstance(backtest, Mapping):
+            raise QuantConnectError("backtests/read", body, "the reply has no backtest object")
+        return dict(backtest)
+
+    def read_orders_page(
+        self, project_id: int, backtest_id: str, start: int, end: int
+    ) -> dict[str, Any]:
+        """One window `[start, end)` of a backtest's orders (`backtests/orders/read`)."""
+        body = {"projectId": project_id, "backtestId": backtest_id, "start": start, "end": end}
+        return self.post("backtests/orders/read", body)
+
+    # --- Transport -----------------------------------------------------------------------------
+
+    def post(self, endpoint: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST `body` as JSON to `endpoint`, retrying transient failures, and return the reply.
+
+        Raises `QuantConnectAuthError` at once on rejected credentials, and
+        `QuantConnectError` (naming the endpoint and ids) on any other failure.
+        """
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(RetryableError),
+            stop=tenacity.stop_after_attempt(self.retry.max_attempts),
+            wait=self._backoff,
+            before_sleep=self._note_retry,
+            reraise=True,
+        )
+        try:
+            return retrying(self._post_once, endpoint, body)
+        except RetryableError as error:
+            hint = ""
+            if error.status == 500:
+                # Old official clients read a persistent 500 as a login failure (reference §1).
+                hint = f" A persistent HTTP 500 can also mean bad credentials: {CREDENTIAL_HINT}"
+            raise QuantConnectError(
+                endpoint,
+                body,
+                f"still failing after {self.retry.max_attempts} attempts: {error.reason}.{hint}",
+            ) from None
+
+    def _backoff(self, retry_state: tenacity.RetryCallState) -> float:
+        jitter = tenacity.wait_random_exponential(
+            multiplier=self.retry.initial_backoff_seconds, max=self.retry.max_backoff_seconds
+        )(retry_state)
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(error, RetryableError) and error.retry_after is not None:
+            return min(max(error.retry_after, jitter), max(self.retry.max_backoff_seconds, 1.0))
+        return jitter
+
+    def _note_retry(self, retry_state: tenacity.RetryCallState) -> None:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        endpoint = getattr(error, "endpoint", "?")
+        with self._lock:
+            self.retries[endpoint] += 1
+        log.warning("Retrying %s (attempt %d): %s", endpoint, retry_state.attempt_number + 1, error)
+
+    def _post_once(self, endpoint: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        # A fresh timestamp and hash on every attempt, retries included (reference §1).
+        headers = sign(self._user_id, self._api_token, int(time.time()))
+        with self._lock:
+            self.requests_made[endpoint] += 1
+        try:
+            response = self._session.post(
+                self.base_url + endpoint, json=body, headers=headers, timeout=self.timeout_seconds
+            )
+            content = response.content
+        except (requests.ConnectionError, requests.Timeout) as error:
+            reason = f"{type(error).__name__}: connection failed or timed out"
+            raise RetryableError(endpoint, body, reason) from None
+        status = response.status_code
+        if status == 401:
+            raise QuantConnectAuthError(
+                endpoint, body, f"HTTP 401: the API rejected the credentials. {CREDENTIAL_HINT}"
+            )
+        if status == 429:
+            retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+            raise RetryableError(endpoint, body, "HTTP 429 Too Many Requests", retry_after, 429)
+        if status >= 500:
+            raise RetryableError(endpoint, body, f"HTTP {status}", status=status)
+        if status >= 400:
+            raise QuantConnectError(endpoint, body, f"HTTP {status}: {content[:200]!r}")
+        return self._parse_reply(endpoint, body, content)
+
+    def _parse_reply(
+        self, endpoint: str, body: Mapping[str, Any], content: bytes
+    ) -> dict[str, Any]:
+        try:
+            payload = json.loads(content)
+        except ValueError:
+            # An HTML error page or a cut body from a proxy is usually transient.
+            snippet = content[:80].decode("utf-8", "replace")
+            raise RetryableError(endpoint, body, f"the reply is not JSON: {snippet!r}") from None
+        if not isinstance(payload, dict):
+            raise QuantConnectError(endpoint, body, "the reply is not a JSON object")
+        if payload.get("success") is True:
+            return payload
+        if str(payload.get("status", "")).lower() == "loading":
+            raise RetryableError(endpoint, body, "the API is still loading the result")
+        text = _error_text(payload)
+        if _is_auth_error(text):
+            raise QuantConnectAuthError(endpoint, body, f"{text}. {CREDENTIAL_HINT}")
+        if _is_try_again(text):
+            raise RetryableError(endpoint, body, text)
+        raise QuantConnectError(endpoint, body, text)

@@ -1,0 +1,77 @@
+"""Dagster resources: thin configurable wrappers that hand out the pure-core objects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from pipelines import warehouse
+from pipelines.quantconnect import DEFAULT_API_URL, QuantConnectClient, RetrySettings
+
+
+class QuantConnectResource(dg.ConfigurableResource):
+    """The QuantConnect REST API v2, signed with the user id and API token.
+
+    Retries 429, 5xx, dropped connections and "try again later" with exponential backoff and
+    jitter; never retries rejected credentials.
+    """
+
+    user_id: str = Field(description="QuantConnect user id (QC_USER_ID).")
+    api_token: str = Field(description="QuantConnect API token (QC_API_TOKEN). Never logged.")
+    api_url: str = Field(default=DEFAULT_API_URL, description="API base URL (QC_API_URL).")
+    timeout_seconds: float = Field(default=60.0, description="Timeout of one HTTP request.")
+    max_attempts: int = Field(default=6, description="Attempts per request, the first included.")
+    initial_backoff_seconds: float = Field(default=1.0, description="First retry's backoff.")
+    max_backoff_seconds: float = Field(default=60.0, description="Longest wait between tries.")
+    max_concurrency: int = Field(default=4, description="Requests in flight at once.")
+
+    def __repr_args__(self) -> list[tuple[str | None, Any]]:
+        return [
+            (name, "**********" if name == "api_token" else value)
+            for name, value in super().__repr_args__()
+        ]
+
+    @contextmanager
+    def client(self) -> Iterator[QuantConnectClient]:
+        """A client configured from this resource, closed when the block ends."""
+        client = QuantConnectClient(
+            user_id=self.user_id,
+            api_token=self.api_token,
+            base_url=self.api_url,
+            timeout_seconds=self.timeout_seconds,
+            retry=RetrySettings(
+                max_attempts=self.max_attempts,
+                initial_backoff_seconds=self.initial_backoff_seconds,
+                max_backoff_seconds=self.max_backoff_seconds,
+            ),
+            max_concurrency=self.max_concurrency,
+        )
+        try:
+            yield client
+        finally:
+            client.close()
+
+
+class WarehouseResource(DuckDBResource):
+    """The DuckDB warehouse file (WAREHOUSE_PATH); its folder and tables are created on use.
+
+    Unlike the stock `DuckDBResource`, the connection is closed even when the block fails.
+    """
+
+    database: str = Field(
+        default=warehouse.DEFAULT_WAREHOUSE_PATH, description="Path of the DuckDB file."
+    )
+
+    @contextmanager
+    def get_connection(self) -> Iterator[warehouse.Connection]:
+        """A read-write connection to the warehouse, with the schema in place."""
+        conn = warehouse.connect(self.database)
+        try:
+            yield conn
+        finally:
+            conn.close()

@@ -1,0 +1,286 @@
+"""The sync: API → Arrow → warehouse, one function per table group, with no Dagster import.
+
+The Dagster assets and any other front end call these functions and report what they return.
+Fetches run on a bounded thread pool; every warehouse write happens on the calling thread, so
+DuckDB always has a single writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pyarrow as pa
+
+from pipelines import warehouse
+from pipelines.flatten import (
+    backtests_to_arrow,
+    order_events_to_arrow,
+    orders_to_arrow,
+    projects_to_arrow,
+    statistics_to_arrow,
+)
+from pipelines.paging import BacktestOrders, fetch_backtest_orders
+from pipelines.quantconnect import QuantConnectAuthError, QuantConnectClient
+from pipelines.schema import BACKTESTS
+
+_log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass
+class SyncReport:
+    """What one sync step did: rows now in its tables, counters, requests and warnings."""
+
+    row_counts: dict[str, int] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    requests: dict[str, int] = field(default_factory=dict)
+    retries: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+class SyncError(Exception):
+    """Some backtests could not be synced; every other one was loaded."""
+
+    def __init__(self, step: str, failures: Mapping[str, Exception], report: SyncReport) -> None:
+        self.failures = dict(failures)
+        self.report = report
+        lines = [f"  backtest {bid}: {error}" for bid, error in sorted(self.failures.items())]
+        super().__init__(
+            f"{step}: {len(self.failures)} backtest(s) failed; every other one was loaded.\n"
+            + "\n".join(lines)
+        )
+
+
+@dataclass
+class _RequestMeter:
+    """Counts the client's requests and retries made since it was created."""
+
+    client: QuantConnectClient
+    requests_before: Counter[str] = field(init=False)
+    retries_before: Counter[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.requests_before = Counter(self.client.requests_made)
+        self.retries_before = Counter(self.client.retries)
+
+    def fill(self, report: SyncReport) -> None:
+        report.requests = dict(Counter(self.client.requests_made) - self.requests_before)
+        report.retries = dict(Counter(self.client.retries) - self.retries_before)
+
+
+def _concurrently(
+    work: Callable[[T], R], items: Iterable[T], max_workers: int
+) -> Iterator[tuple[T, R | None, Exception | None]]:
+    """Run `work` over `items` on a bounded pool, yielding (item, result, error) as each ends.
+
+    At most `2 * max_workers` items are in flight, so finished results never pile up. An auth
+    error stops everything at once: every other request would fail the same way.
+    """
+    pending: dict[Future[R], T] = {}
+    items = iter(items)
+    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="qc-fetch") as pool:
+        try:
+            while True:
+                for item in items:
+                    pending[pool.submit(work, item)] = item
+                    if len(pending) >= 2 * max_workers:
+                        break
+                if not pending:
+                    return
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    item = pending.pop(future)
+                    error = future.exception()
+                    if isinstance(error, QuantConnectAuthError):
+                        raise error
+                    if error is not None and not isinstance(error, Exception):
+                        raise error
+                    yield item, (None if error else future.result()), error
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def sync_projects(client: QuantConnectClient, conn: warehouse.Connection) -> SyncReport:
+    """Load every project the user can see into `projects`."""
+    meter, report = _RequestMeter(client), SyncReport()
+    projects = client.read_projects()
+    warehouse.upsert_projects(conn, projects_to_arrow(projects))
+    meter.fill(report)
+    report.counters["projects_fetched"] = len(projects)
+    report.row_counts["projects"] = warehouse.table_row_counts(conn)["projects"]
+    return report
+
+
+def sync_backtests(
+    client: QuantConnectClient, conn: warehouse.Connection, log: logging.Logger = _log
+) -> SyncReport:
+    """Load every backtest of every known project into `backtests`, running ones included."""
+    meter, report = _RequestMeter(client), SyncReport()
+    project_ids = warehouse.project_ids(conn)
+    tables = []
+    for project_id, backtests, error in _concurrently(
+        client.list_backtests, project_ids, client.max_concurrency
+    ):
+        if error is not None:
+            raise error
+        tables.append(backtests_to_arrow(project_id, backtests or []))
+    table = pa.concat_tables(tables) if tables else BACKTESTS.arrow_schema.empty_table()
+    warehouse.upsert_backtests(conn, table)
+    meter.fill(report)
+    finished = sum(bool(value) for value in table.column("completed").to_pylist())
+    report.counters.update(
+        projects=len(project_ids),
+        backtests_listed=table.num_rows,
+        backtests_finished=finished,
+        backtests_running=table.num_rows - finished,
+    )
+    report.row_counts["backtests"] = warehouse.table_row_counts(conn)["backtests"]
+    log.info("Listed %d backtests in %d projects", table.num_rows, len(project_ids))
+    return report
+
+
+def has_final_statistics(backtest: Mapping[str, Any]) -> bool:
+    """True when `backtests/read` shows final results (lean-cli's `is_complete`, reference §4).
+
+    A backtest that stopped on an error is final; otherwise it must be completed, with
+    runtime statistics, and `statistics` a map (the API sends `[]` while it is not ready).
+    """
+    if backtest.get("error"):
+        return True
+    return (
+        backtest.get("completed") is True
+        and backtest.get("runtimeStatistics") is not None
+        and isinstance(backtest.get("statistics"), Mapping)
+    )
+
+
+def sync_backtest_statistics(
+    client: QuantConnectClient, conn: warehouse.Connection, log: logging.Logger = _log
+) -> SyncReport:
+    """Load the statistics of finished backtests that do not have final statistics yet."""
+    meter, report = _RequestMeter(client), SyncReport()
+    pending = warehouse.backtests_needing_statistics(conn)
+    loaded = not_ready = 0
+    failures: dict[str, Exception] = {}
+
+    def read(key: tuple[int, str]) -> dict[str, Any]:
+        return client.read_backtest(*key)
+
+    for (project_id, backtest_id), backtest, error in _concurrently(
+        read, pending, client.max_concurrency
+    ):
+        if error is not None or backtest is None:
+            failures[backtest_id] = error or RuntimeError("no reply")
+            continue
+        if not has_final_statistics(backtest):
+            not_ready += 1  # statistics lag `completed` (reference §9.2): try next run
+            continue
+        table = statistics_to_arrow(project_id, backtest_id, backtest.get("statistics"))
+        warehouse.replace_backtest_statistics(conn, project_id, backtest_id, table)
+        loaded += 1
+    meter.fill(report)
+    report.counters.update(
+        backtests_read=len(pending),
+        backtests_loaded=loaded,
+        backtests_not_ready=not_ready,
+        backtests_failed=len(failures),
+    )
+    report.row_counts["backtest_statistics"] = warehouse.table_row_counts(conn)[
+        "backtest_statistics"
+    ]
+    log.info("Loaded statistics of %d backtests (%d not final yet)", loaded, not_ready)
+    if failures:
+        raise SyncError("backtest_statistics", failures, report)
+    return report
+
+
+def sync_orders(
+    client: QuantConnectClient,
+    conn: warehouse.Connection,
+    log: logging.Logger = _log,
+    progress_every_seconds: float = 5.0,
+) -> SyncReport:
+    """Load the orders and order events of finished backtests that do not have them yet.
+
+    Each backtest's rows are replaced in one transaction. A completed backtest whose orders
+    are loaded is not fetched again. A backtest that fails leaves its previous rows as they
+    were; the others still load, and a `SyncError` naming the failures is raised at the end.
+    """
+    meter, report = _RequestMeter(client), SyncReport()
+    pending = warehouse.backtests_needing_orders(conn)
+    counts = warehouse.backtest_counts(conn)
+    failures: dict[str, Exception] = {}
+    done = orders_fetched = events_fetched = duplicates = 0
+    started = last_progress = time.monotonic()
+
+    def fetch(item: warehouse.PendingBacktest) -> BacktestOrders:
+        return fetch_backtest_orders(
+            client, item.project_id, item.backtest_id, expected_total=item.expected_total
+        )
+
+    log.info("Fetching orders of %d backtests", len(pending))
+    for item, fetched, error in _concurrently(fetch, pending, client.max_concurrency):
+        done += 1
+        if error is not None or fetched is None:
+            failures[item.backtest_id] = error or RuntimeError("no reply")
+            log.error("Backtest %s failed: %s", item.backtest_id, error)
+            continue
+        orders = orders_to_arrow(item.project_id, item.backtest_id, fetched.orders)
+        events = order_events_to_arrow(item.project_id, item.backtest_id, fetched.orders)
+        mismatch = fetched.count_mismatch
+        if mismatch:
+            report.warnings.append(
+                f"backtest {item.backtest_id}: {mismatch}; fetched again next run"
+            )
+        warehouse.replace_backtest_orders(
+            conn,
+            item.project_id,
+            item.backtest_id,
+            orders,
+            events,
+            orders_expected=item.expected_total,
+            orders_complete=mismatch is None,
+        )
+        orders_fetched += orders.num_rows
+        events_fetched += events.num_rows
+        duplicates += fetched.duplicates
+        now = time.monotonic()
+        if now - last_progress >= progress_every_seconds or done == len(pending):
+            last_progress = now
+            rate = orders_fetched / max(now - started, 1e-9)
+            log.info(
+                "Orders: %d/%d backtests, %d orders, %.0f orders/s",
+                done,
+                len(pending),
+                orders_fetched,
+                rate,
+            )
+    meter.fill(report)
+    reloaded = sum(item.reload for item in pending)
+    report.counters.update(
+        backtests_new=len(pending) - reloaded,
+        backtests_reloaded=reloaded,
+        backtests_skipped=counts["orders_loaded"],
+        backtests_waiting=counts["backtests"] - counts["orders_loaded"] - len(pending),
+        backtests_failed=len(failures),
+        orders_fetched=orders_fetched,
+        order_events_fetched=events_fetched,
+        duplicate_orders_dropped=duplicates,
+        count_mismatches=len(report.warnings),
+    )
+    rows = warehouse.table_row_counts(conn)
+    report.row_counts = {"orders": rows["orders"], "order_events": rows["order_events"]}
+    for warning in report.warnings:
+        log.warning(warning)
+    if failures:
+        raise SyncError("orders", failures, report)
+    return report

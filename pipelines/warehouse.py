@@ -1,0 +1,184 @@
+"""Load Arrow tables into the DuckDB warehouse, atomically, and read back the sync state.
+
+Every statement lives in `sql/`; this module only names them and binds their parameters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.schema import SQL_DIR, TABLES, TABLES_SQL, add_column_sql
+
+DEFAULT_WAREHOUSE_PATH = "data/warehouse.duckdb"
+
+Connection = duckdb.DuckDBPyConnection
+
+
+@cache
+def named_queries(file_name: str) -> dict[str, str]:
+    """The statements of a `sql/` file, keyed by their `-- name:` line."""
+    text = (SQL_DIR / file_name).read_text()
+    parts = re.split(r"^-- name: (\w+)\s*$", text, flags=re.MULTILINE)
+    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+def query(name: str) -> str:
+    """A named statement from `sql/queries.sql`."""
+    return named_queries("queries.sql")[name]
+
+
+def connect(path: str | Path, read_only: bool = False) -> Connection:
+    """Open the warehouse file, creating its folder (and, unless read-only, its tables)."""
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    conn = duckdb.connect(str(path), read_only=read_only)
+    if not read_only:
+        ensure_schema(conn)
+    return conn
+
+
+def ensure_schema(conn: Connection) -> None:
+    """Create the tables that are missing, and add columns that a newer schema introduced."""
+    conn.execute(TABLES_SQL.read_text())
+    conn.execute((SQL_DIR / "sync_state.sql").read_text())
+    for table in TABLES:
+        existing = set(conn.table(table.name).columns)
+        for column in table.columns:
+            if column.name not in existing:
+                conn.execute(add_column_sql(table, column))
+
+
+@contextmanager
+def transaction(conn: Connection) -> Iterator[Connection]:
+    """Run the block in one transaction: all of it commits, or none of it does."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@contextmanager
+def staged(conn: Connection, **tables: pa.Table) -> Iterator[None]:
+    """Expose Arrow tables to SQL under the given names for the duration of the block."""
+    for name, table in tables.items():
+        conn.register(name, table)
+    try:
+        yield
+    finally:
+        for name in tables:
+            conn.unregister(name)
+
+
+def upsert_projects(conn: Connection, projects: pa.Table) -> None:
+    """Insert new projects and replace the rows of known ones."""
+    with staged(conn, staged=projects):
+        conn.execute(query("upsert_projects"))
+
+
+def upsert_backtests(conn: Connection, backtests: pa.Table) -> None:
+    """Insert new backtests and replace the rows of known ones (their status moves on)."""
+    with staged(conn, staged=backtests):
+        conn.execute(query("upsert_backtests"))
+
+
+def replace_backtest_statistics(
+    conn: Connection, project_id: int, backtest_id: str, statistics: pa.Table
+) -> None:
+    """Replace one backtest's statistics and mark them synced, in one transaction."""
+    keys = {"backtest_id": backtest_id}
+    with staged(conn, staged=statistics), transaction(conn):
+        conn.execute(query("delete_backtest_statistics"), keys)
+        conn.execute(query("insert_backtest_statistics"))
+        conn.execute(query("mark_statistics_synced"), {**keys, "project_id": project_id})
+
+
+def replace_backtest_orders(
+    conn: Connection,
+    project_id: int,
+    backtest_id: str,
+    orders: pa.Table,
+    order_events: pa.Table,
+    orders_expected: int | None,
+    orders_complete: bool,
+) -> None:
+    """Replace one backtest's orders and order events, and record it, in one transaction.
+
+    If anything fails, the backtest keeps exactly its previous rows.
+    """
+    keys = {"backtest_id": backtest_id}
+    with staged(conn, staged=orders, staged_events=order_events), transaction(conn):
+        conn.execute(query("delete_backtest_order_events"), keys)
+        conn.execute(query("delete_backtest_orders"), keys)
+        conn.execute(query("insert_orders"))
+        conn.execute(query("insert_order_events"))
+        conn.execute(
+            query("mark_orders_synced"),
+            {
+                **keys,
+                "project_id": project_id,
+                "orders_loaded": orders.num_rows,
+                "order_events_loaded": order_events.num_rows,
+                "orders_expected": orders_expected,
+                "orders_complete": orders_complete,
+            },
+        )
+
+
+@dataclass(frozen=True)
+class PendingBacktest:
+    """A finished backtest whose orders must be (re)loaded."""
+
+    project_id: int
+    backtest_id: str
+    reload: bool
+    expected_total: int | None
+
+
+def project_ids(conn: Connection) -> list[int]:
+    """Every project in the warehouse."""
+    return [row[0] for row in conn.execute(query("project_ids")).fetchall()]
+
+
+def backtests_needing_statistics(conn: Connection) -> list[tuple[int, str]]:
+    """(project_id, backtest_id) of finished backtests whose final statistics are missing."""
+    return [
+        (row[0], row[1]) for row in conn.execute(query("backtests_needing_statistics")).fetchall()
+    ]
+
+
+def backtests_needing_orders(conn: Connection) -> list[PendingBacktest]:
+    """Finished backtests, statistics loaded, whose orders are missing or were incomplete."""
+    rows = conn.execute(query("backtests_needing_orders")).fetchall()
+    return [PendingBacktest(*row) for row in rows]
+
+
+def backtest_counts(conn: Connection) -> dict[str, int]:
+    """How many backtests there are, how many are finished and how many have orders loaded."""
+    cursor = conn.execute(query("backtest_counts"))
+    names = [d[0] for d in cursor.description]
+    return dict(zip(names, cursor.fetchall()[0], strict=True))
+
+
+def table_row_counts(conn: Connection) -> dict[str, int]:
+    """Rows per warehouse table."""
+    return dict(conn.execute(query("table_row_counts")).fetchall())
+
+
+def run_check(conn: Connection, name: str) -> dict[str, Any]:
+    """Run a named query from `sql/checks.sql`; returns its single row as a dict."""
+    cursor = conn.execute(named_queries("checks.sql")[name])
+    names = [d[0] for d in cursor.description]
+    return dict(zip(names, cursor.fetchall()[0], strict=True))

@@ -1,0 +1,93 @@
+-- Named statements used by pipelines/warehouse.py. Each starts with a `-- name:` line.
+-- Staged Arrow tables are registered under the names `staged` and `staged_events`.
+
+-- name: upsert_projects
+INSERT OR REPLACE INTO projects BY NAME SELECT * FROM staged;
+
+-- name: upsert_backtests
+INSERT OR REPLACE INTO backtests BY NAME SELECT * FROM staged;
+
+-- name: delete_backtest_statistics
+DELETE FROM backtest_statistics WHERE backtest_id = $backtest_id;
+
+-- name: insert_backtest_statistics
+INSERT INTO backtest_statistics BY NAME SELECT * FROM staged;
+
+-- name: mark_statistics_synced
+INSERT INTO backtest_sync (backtest_id, project_id, statistics_synced_at)
+VALUES ($backtest_id, $project_id, now())
+ON CONFLICT (backtest_id) DO UPDATE SET statistics_synced_at = excluded.statistics_synced_at;
+
+-- name: delete_backtest_orders
+DELETE FROM orders WHERE backtest_id = $backtest_id;
+
+-- name: delete_backtest_order_events
+DELETE FROM order_events WHERE backtest_id = $backtest_id;
+
+-- name: insert_orders
+INSERT INTO orders BY NAME SELECT * FROM staged;
+
+-- name: insert_order_events
+INSERT INTO order_events BY NAME SELECT * FROM staged_events;
+
+-- name: mark_orders_synced
+INSERT INTO backtest_sync (
+    backtest_id, project_id, orders_synced_at, orders_loaded, order_events_loaded,
+    orders_expected, orders_complete
+)
+VALUES (
+    $backtest_id, $project_id, now(), $orders_loaded, $order_events_loaded,
+    $orders_expected, $orders_complete
+)
+ON CONFLICT (backtest_id) DO UPDATE SET
+    orders_synced_at = excluded.orders_synced_at,
+    orders_loaded = excluded.orders_loaded,
+    order_events_loaded = excluded.order_events_loaded,
+    orders_expected = excluded.orders_expected,
+    orders_complete = excluded.orders_complete;
+
+-- name: project_ids
+SELECT project_id FROM projects ORDER BY project_id;
+
+-- name: backtests_needing_statistics
+-- Finished backtests whose final statistics are not loaded yet.
+SELECT b.project_id, b.backtest_id
+FROM backtests AS b
+LEFT JOIN backtest_sync AS s USING (backtest_id)
+WHERE b.completed AND s.statistics_synced_at IS NULL
+ORDER BY b.project_id, b.created_at, b.backtest_id;
+
+-- name: backtests_needing_orders
+-- Finished backtests with final statistics whose orders are not loaded, or were incomplete.
+-- "Total Orders" was called "Total Trades" before 2024-03 (reference §5).
+SELECT
+    b.project_id,
+    b.backtest_id,
+    s.orders_synced_at IS NOT NULL AS reload,
+    (
+        SELECT CAST(max(st.value) AS BIGINT)
+        FROM backtest_statistics AS st
+        WHERE st.backtest_id = b.backtest_id AND st.statistic IN ('Total Orders', 'Total Trades')
+    ) AS expected_total
+FROM backtests AS b
+JOIN backtest_sync AS s USING (backtest_id)
+WHERE b.completed
+  AND s.statistics_synced_at IS NOT NULL
+  AND (s.orders_synced_at IS NULL OR NOT s.orders_complete)
+ORDER BY b.project_id, b.created_at, b.backtest_id;
+
+-- name: backtest_counts
+-- How many backtests are finished, and how many of those have their orders loaded.
+SELECT
+    count(*) AS backtests,
+    count(*) FILTER (WHERE b.completed) AS finished,
+    count(*) FILTER (WHERE s.orders_synced_at IS NOT NULL AND s.orders_complete) AS orders_loaded
+FROM backtests AS b
+LEFT JOIN backtest_sync AS s USING (backtest_id);
+
+-- name: table_row_counts
+SELECT 'projects' AS table_name, count(*) AS row_count FROM projects
+UNION ALL SELECT 'backtests', count(*) FROM backtests
+UNION ALL SELECT 'backtest_statistics', count(*) FROM backtest_statistics
+UNION ALL SELECT 'orders', count(*) FROM orders
+UNION ALL SELECT 'order_events', count(*) FROM order_events;

@@ -1,0 +1,200 @@
+"""The real Dagster assets, materialized against the sandbox over HTTP into a temp DuckDB file."""
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from pipelines.definitions import defs
+from pipelines.sandbox import SandboxServer
+from tests.conftest import make_resources
+
+ORDERS = "backtests/orders/read"
+TABLES = ("projects", "backtests", "backtest_statistics", "orders", "order_events")
+
+
+def sync(sandbox: SandboxServer, path: Path, **kwargs: str) -> dg.ExecuteInProcessResult:
+    job = defs.resolve_job_def("sync_quantconnect")
+    return job.execute_in_process(
+        resources=make_resources(sandbox, path, **kwargs), raise_on_error=False
+    )
+
+
+def snapshot(path: Path) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
+
+
+def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:
+    (materialization,) = [
+        m for m in result.get_asset_materialization_events() if m.asset_key.path == [asset]
+    ]
+    return {k: v.value for k, v in materialization.materialization.metadata.items()}
+
+
+def expected_orders(sandbox: SandboxServer) -> dict[str, int]:
+    """Order counts of the backtests whose results are final, straight from the account."""
+    account = sandbox.account
+    return {
+        b["backtestId"]: account.total_orders(b["backtestId"])
+        for p in account.projects()
+        for b in account.backtests(p["projectId"])
+        if b["status"] in ("Completed.", "Runtime Error")
+    }
+
+
+def test_full_sync_fills_all_five_tables_per_the_contract(
+    sandbox: SandboxServer, warehouse_path: Path
+):
+    result = sync(sandbox, warehouse_path)
+    assert result.success
+    expected = expected_orders(sandbox)
+    with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+        loaded = dict(
+            conn.execute("SELECT backtest_id, count(*) FROM orders GROUP BY 1").fetchall()
+        )
+        backtests = conn.execute("SELECT count(*), count(*) FILTER (NOT completed) FROM backtests")
+        total, running = backtests.fetchone()
+        statuses = {
+            r[0] for r in conn.execute("SELECT DISTINCT status FROM order_events").fetchall()
+        }
+        order_types = {
+            r[0] for r in conn.execute("SELECT DISTINCT order_type FROM orders").fetchall()
+        }
+        fees = conn.execute(
+            "SELECT count(*) FILTER (order_fee_amount IS NULL), count(*) FROM order_events"
+        ).fetchone()
+        stats = conn.execute(
+            "SELECT value_text, value FROM backtest_statistics WHERE statistic = 'Total Fees'"
+        ).fetchall()
+        types = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'orders'"
+            ).fetchall()
+        )
+    assert {bid: n for bid, n in expected.items() if n} == loaded
+    assert total == 8 and running >= 1  # a running backtest still has its row
+    assert statuses <= {
+        "New",
+        "Submitted",
+        "PartiallyFilled",
+        "Filled",
+        "Canceled",
+        "None",
+        "Invalid",
+        "CancelPending",
+        "UpdateSubmitted",
+    }
+    assert "Filled" in statuses and "Market" in order_types
+    assert 0 < fees[0] < fees[1]  # events without a fee keep NULL
+    assert stats and all(value is not None for _, value in stats)  # "$3.44", "€0.00"
+    assert types["created_time"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["order_id"] == "BIGINT"
+
+    orders_meta = metadata(result, "orders")
+    assert orders_meta["dagster/row_count"] == sum(expected.values())
+    assert orders_meta["backtests_new"] == len(expected)
+    assert orders_meta["orders_fetched"] == sum(expected.values())
+    assert orders_meta["api_requests"] > 0
+    assert "dagster/column_schema" in orders_meta
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) == 7 and all(c.passed for c in checks)
+
+
+def test_a_rerun_with_no_change_upstream_fetches_no_orders_and_changes_nothing(
+    sandbox: SandboxServer, warehouse_path: Path
+):
+    assert sync(sandbox, warehouse_path).success
+    before = snapshot(warehouse_path)
+    sandbox.reset_stats()
+    result = sync(sandbox, warehouse_path)
+    assert result.success
+    requests = sandbox.stats()["requests"]
+    assert requests.get(ORDERS, 0) == 0
+    assert requests.get("backtests/read", 0) == 0
+    assert snapshot(warehouse_path) == before
+    orders_meta = metadata(result, "orders")
+    assert orders_meta["backtests_new"] == 0
+    assert orders_meta["backtests_skipped"] == len(expected_orders(sandbox))
+
+
+def test_backtests_that_finish_or_appear_later_are_picked_up(
+    sandbox: SandboxServer, warehouse_path: Path
+):
+    assert sync(sandbox, warehouse_path).success
+    finished = sandbox.account.complete_running()
+    added = sandbox.account.add_backtests(count=2)
+    sandbox.reset_stats()
+    result = sync(sandbox, warehouse_path)
+    assert result.success
+    assert metadata(result, "orders")["backtests_new"] == len(finished) + len(added)
+    expected = expected_orders(sandbox)
+    with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+        loaded = dict(
+            conn.execute("SELECT backtest_id, count(*) FROM orders GROUP BY 1").fetchall()
+        )
+    assert {bid: n for bid, n in expected.items() if n} == loaded
+    assert sandbox.stats()["requests"]["backtests/read"] == len(finished) + len(added)
+
+
+def test_a_wrong_token_fails_naming_the_variables_and_changes_nothing(
+    sandbox: SandboxServer, warehouse_path: Path
+):
+    assert sync(sandbox, warehouse_path).success
+    before = snapshot(warehouse_path)
+    sandbox.reset_stats()
+    result = sync(sandbox, warehouse_path, api_token="not-the-token")
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert "QC_USER_ID and QC_API_TOKEN" in str(failure)
+    assert sandbox.stats()["total"] <= 2
+    assert snapshot(warehouse_path) == before
+
+
+def test_a_backtest_failing_persistently_is_contained_and_loads_once_the_fault_is_gone(
+    sandbox: SandboxServer, warehouse_path: Path
+):
+    expected = expected_orders(sandbox)
+    broken = max(expected, key=expected.get)
+    assert expected[broken] > 100
+    sandbox.set_faults(
+        [{"kind": "500", "endpoint": ORDERS, "match": {"backtestId": broken, "start": 100}}]
+    )
+    result = sync(sandbox, warehouse_path)
+    assert not result.success
+    message = str(result.get_step_failure_events()[0].step_failure_data.error)
+    assert broken in message and ORDERS in message
+    with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+        loaded = dict(
+            conn.execute("SELECT backtest_id, count(*) FROM orders GROUP BY 1").fetchall()
+        )
+        events = conn.execute("SELECT count(*) FROM order_events WHERE backtest_id = ?", [broken])
+        assert events.fetchone() == (0,)
+    assert broken not in loaded
+    assert {bid: n for bid, n in expected.items() if n and bid != broken} == loaded
+
+    sandbox.clear_faults()
+    assert sync(sandbox, warehouse_path).success
+    with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+        count = conn.execute("SELECT count(*) FROM orders WHERE backtest_id = ?", [broken])
+        assert count.fetchone() == (expected[broken],)
+
+
+@pytest.mark.parametrize("kind", ["500", "503", "429", "try_again", "drop"])
+def test_transient_faults_leave_the_same_warehouse_as_a_clean_run(
+    sandbox: SandboxServer, tmp_path: Path, kind: str
+):
+    clean = tmp_path / "clean.duckdb"
+    assert sync(sandbox, clean).success
+    endpoints = ["projects/read", "backtests/list", "backtests/read", ORDERS]
+    rule = {"kind": kind, "count": 2, "retry_after": 0}
+    sandbox.set_faults(
+        [{**rule, "endpoint": endpoint} for endpoint in endpoints]
+        + [{**rule, "endpoint": ORDERS, "match": {"start": 100}}]  # pages mid-backtest too
+    )
+    faulty = tmp_path / "faulty.duckdb"
+    result = sync(sandbox, faulty)
+    assert result.success
+    assert sum(int(metadata(result, table)["api_retries"]) for table in TABLES) >= 10
+    assert snapshot(faulty) == snapshot(clean)

@@ -1,0 +1,255 @@
+"""Flattening API JSON into Arrow tables against the explicit schema."""
+
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from pipelines.flatten import (
+    backtests_to_arrow,
+    order_events_to_arrow,
+    orders_to_arrow,
+    projects_to_arrow,
+    statistics_to_arrow,
+)
+from pipelines.schema import BACKTEST_STATISTICS, BACKTESTS, ORDER_EVENTS, ORDERS, PROJECTS
+
+BACKTEST_ID = "3b2259c444e04c9124784bb491bf016f"
+
+# The real shape, from Lean's ReadOrdersResponseJsonConverterTests (reference §6).
+MARKET_ORDER = {
+    "type": 0,
+    "id": 1,
+    "contingentId": 0,
+    "brokerId": ["1"],
+    "symbol": {"value": "SPY", "id": "SPY R735QTJ8XC9X", "permtick": "SPY"},
+    "price": 138.513986945,
+    "priceCurrency": "USD",
+    "time": "2013-10-07T13:31:00Z",
+    "createdTime": "2013-10-07T13:31:00Z",
+    "lastFillTime": "2013-10-07T13:31:00Z",
+    "quantity": 10.0,
+    "status": 1,
+    "tag": "",
+    "properties": {"timeInForce": {}},
+    "securityType": 1,
+    "direction": 0,
+    "value": 1385.139869450,
+    "orderSubmissionData": {
+        "bidPrice": 138.505714984,
+        "askPrice": 138.513986945,
+        "lastPrice": 138.505714984,
+    },
+    "isMarketable": True,
+    "priceAdjustmentMode": 1,
+    "events": [
+        {
+            "id": f"{BACKTEST_ID}-1-1",
+            "algorithmId": BACKTEST_ID,
+            "orderId": 1,
+            "orderEventId": 1,
+            "symbol": "SPY R735QTJ8XC9X",
+            "symbolValue": "SPY",
+            "symbolPermtick": "SPY",
+            "time": 1381152660.0,
+            "status": "submitted",
+            "fillPrice": 0.0,
+            "fillPriceCurrency": "USD",
+            "fillQuantity": 0.0,
+            "direction": "buy",
+            "message": None,
+            "isAssignment": False,
+            "quantity": 10.0,
+        },
+        {
+            "id": f"{BACKTEST_ID}-1-2",
+            "orderId": 1,
+            "orderEventId": 2,
+            "symbol": "SPY R735QTJ8XC9X",
+            "symbolValue": "SPY",
+            "time": 1381152660.5,
+            "status": "partiallyFilled",
+            "fillPrice": 138.51,
+            "fillQuantity": 4.0,
+            "direction": "buy",
+            "orderFeeAmount": 1.0,
+            "orderFeeCurrency": "USD",
+        },
+    ],
+}
+
+COMBO_LEG = {
+    "type": 10,
+    "id": 7,
+    "symbol": {
+        "value": "AAPL  240119C00190000",
+        "id": "AAPL 2ZQGWTST4Z8NA|AAPL R735QTJ8XC9X",
+        "permtick": "AAPL",
+        "underlying": {"value": "AAPL", "id": "AAPL R735QTJ8XC9X", "permtick": "AAPL"},
+    },
+    "status": 4,
+    "direction": 1,
+    "securityType": 2,
+    "quantity": -2.0,
+    "limitPrice": 3.25,
+    "groupOrderManager": {
+        "id": 3,
+        "quantity": 2,
+        "count": 2,
+        "limitPrice": 1.1,
+        "orderIds": [7, 8],
+        "direction": 1,
+    },
+    "properties": {"timeInForce": {"expiry": "2024-01-19T21:00:00Z"}},
+    "trailingPercentage": True,
+}
+
+
+def row(table: pa.Table, index: int = 0) -> dict:
+    return table.slice(index, 1).to_pylist()[0]
+
+
+def test_orders_flatten_with_enum_names_and_utc_times():
+    orders = orders_to_arrow(101, BACKTEST_ID, [MARKET_ORDER])
+    assert orders.schema == ORDERS.arrow_schema
+    order = row(orders)
+    assert order["project_id"] == 101
+    assert order["backtest_id"] == BACKTEST_ID
+    assert order["order_id"] == 1
+    assert (order["symbol"], order["symbol_id"]) == ("SPY", "SPY R735QTJ8XC9X")
+    assert (order["order_type"], order["status"], order["direction"]) == (
+        "Market",
+        "Submitted",
+        "Buy",
+    )
+    assert order["security_type"] == "Equity"
+    assert order["price_adjustment_mode"] == "Adjusted"
+    assert order["created_time"] == datetime(2013, 10, 7, 13, 31, tzinfo=UTC)
+    assert order["submission_ask_price"] == 138.513986945
+    assert order["broker_ids"] == ["1"]
+    assert order["time_in_force"] == "GoodTilCanceled"
+    assert order["tag"] == ""
+
+
+def test_keys_the_api_omits_become_null_never_zero_or_empty():
+    order = row(orders_to_arrow(101, BACKTEST_ID, [MARKET_ORDER]))
+    for column in (
+        "limit_price",
+        "stop_price",
+        "trigger_price",
+        "trailing_amount",
+        "last_update_time",
+        "canceled_time",
+        "group_order_manager_id",
+        "underlying_symbol",
+    ):
+        assert order[column] is None, column
+    event = row(order_events_to_arrow(101, BACKTEST_ID, [MARKET_ORDER]), 0)
+    assert event["order_fee_amount"] is None
+    assert event["order_fee_currency"] is None
+    assert event["message"] is None
+
+
+def test_combo_option_legs_keep_group_underlying_and_unknown_codes():
+    order = row(orders_to_arrow(101, BACKTEST_ID, [COMBO_LEG]))
+    assert order["order_type"] == "ComboLegLimit"
+    assert order["security_type"] == "Option"
+    assert order["underlying_symbol"] == "AAPL"
+    assert order["group_order_ids"] == [7, 8]
+    assert order["group_direction"] == "Sell"
+    assert order["status"] == "4"  # no such OrderStatus: kept raw, not dropped
+    assert order["time_in_force"] == "GoodTilDate"
+    assert order["time_in_force_expiry"] == datetime(2024, 1, 19, 21, tzinfo=UTC)
+    assert order["trailing_as_percentage"] is True
+    assert order["quantity"] == -2.0
+
+
+def test_events_map_camel_case_strings_onto_the_order_vocabulary():
+    events = order_events_to_arrow(101, BACKTEST_ID, [MARKET_ORDER, COMBO_LEG])
+    assert events.schema == ORDER_EVENTS.arrow_schema
+    assert events.num_rows == 2
+    first, second = row(events, 0), row(events, 1)
+    assert (first["status"], first["direction"]) == ("Submitted", "Buy")
+    assert second["status"] == "PartiallyFilled"
+    assert second["order_id"] == 1
+    assert second["order_event_id"] == 2
+    assert second["event_id"] == f"{BACKTEST_ID}-1-2"
+    assert second["event_time"] == datetime(2013, 10, 7, 13, 31, 0, 500000, tzinfo=UTC)
+    assert second["order_fee_amount"] == 1.0
+
+
+def test_statistics_keep_text_and_parsed_value_and_empty_list_gives_no_rows():
+    table = statistics_to_arrow(
+        101, BACKTEST_ID, {"Net Profit": "1.692%", "Total Fees": "$3.44", "Sortino Ratio": "-"}
+    )
+    assert table.schema == BACKTEST_STATISTICS.arrow_schema
+    assert table.to_pylist() == [
+        {
+            "project_id": 101,
+            "backtest_id": BACKTEST_ID,
+            "statistic": "Net Profit",
+            "value_text": "1.692%",
+            "value": 1.692,
+        },
+        {
+            "project_id": 101,
+            "backtest_id": BACKTEST_ID,
+            "statistic": "Total Fees",
+            "value_text": "$3.44",
+            "value": 3.44,
+        },
+        {
+            "project_id": 101,
+            "backtest_id": BACKTEST_ID,
+            "statistic": "Sortino Ratio",
+            "value_text": "-",
+            "value": None,
+        },
+    ]
+    # A running backtest's statistics arrive as `[]`, not `{}` (reference §2).
+    assert statistics_to_arrow(101, BACKTEST_ID, []).num_rows == 0
+
+
+def test_backtests_carry_their_project_and_parse_both_created_formats():
+    table = backtests_to_arrow(
+        101,
+        [
+            {
+                "backtestId": "a" * 32,
+                "name": "Momentum",
+                "status": "Completed.",
+                "created": "2024-03-06 09:15:00",
+                "progress": 1,
+                "tags": ["v2"],
+                "parameterSet": [],
+            },
+            {
+                "backtestId": "b" * 32,
+                "status": "Running: 45%",
+                "created": "2025-09-01T10:00:00Z",
+                "progress": 0.45,
+            },
+        ],
+    )
+    assert table.schema == BACKTESTS.arrow_schema
+    first, second = row(table, 0), row(table, 1)
+    assert first["project_id"] == second["project_id"] == 101
+    assert first["completed"] is True and second["completed"] is False
+    assert first["created_at"] == datetime(2024, 3, 6, 9, 15, tzinfo=UTC)
+    assert second["created_at"] == datetime(2025, 9, 1, 10, tzinfo=UTC)
+    assert first["parameter_set"] == "[]"
+    assert second["tags"] is None and second["error"] is None
+
+
+def test_projects_keep_polymorphic_parameters_as_json():
+    table = projects_to_arrow(
+        [
+            {"projectId": 1, "name": "A", "parameters": [{"key": "fast", "value": "10"}]},
+            {"projectId": 2, "name": "B", "parameters": {"fast": 10}},
+        ]
+    )
+    assert table.schema == PROJECTS.arrow_schema
+    assert table.column("parameters").to_pylist() == [
+        '[{"key": "fast", "value": "10"}]',
+        '{"fast": 10}',
+    ]
+    assert table.column("language").to_pylist() == [None, None]

@@ -1,0 +1,131 @@
+"""The API client over real HTTP against the sandbox: signing, retries and error handling."""
+
+import base64
+import time
+
+import pytest
+
+from pipelines.quantconnect import (
+    QuantConnectAuthError,
+    QuantConnectClient,
+    QuantConnectError,
+    RetrySettings,
+    sign,
+)
+from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID, SandboxServer
+
+ORDERS = "backtests/orders/read"
+
+
+def first_completed_backtest(sandbox: SandboxServer) -> tuple[int, str]:
+    for project in sandbox.account.projects():
+        for backtest in sandbox.account.backtests(project["projectId"]):
+            if backtest["status"] == "Completed." and sandbox.account.total_orders(
+                backtest["backtestId"]
+            ):
+                return project["projectId"], backtest["backtestId"]
+    raise AssertionError("the sandbox has no completed backtest with orders")
+
+
+def test_signature_is_basic_auth_of_user_and_sha256_of_token_and_timestamp():
+    headers = sign("123456", "my-token", 1700000000)
+    assert headers["Timestamp"] == "1700000000"
+    scheme, credentials = headers["Authorization"].split(" ")
+    assert scheme == "Basic"
+    # sha256("my-token:1700000000"), computed independently of the code under test.
+    assert base64.b64decode(credentials).decode() == (
+        "123456:f6e18d9df9a79fcb5d6d09a26c1e0a116d9aea937168adcb1c07159198407961"
+    )
+
+
+def test_authenticates_and_reads_projects(client: QuantConnectClient):
+    client.authenticate()
+    assert len(client.read_projects()) == 2
+    assert client.requests_made == {"authenticate": 1, "projects/read": 1}
+
+
+def test_every_attempt_is_signed_afresh(sandbox: SandboxServer, client: QuantConnectClient):
+    sandbox.set_faults([{"kind": "500", "endpoint": "projects/read", "count": 2}])
+    timestamps: list[str] = []
+    send = client._session.post
+
+    def recording_post(*args, **kwargs):
+        timestamps.append(kwargs["headers"]["Timestamp"])
+        time.sleep(1.01)  # so each attempt falls in a new second
+        return send(*args, **kwargs)
+
+    client._session.post = recording_post  # type: ignore[method-assign]
+    assert client.read_projects()
+    assert len(timestamps) == 3
+    assert len(set(timestamps)) == 3
+    assert client.retries == {"projects/read": 2}
+
+
+@pytest.mark.parametrize("kind", ["500", "502", "503", "429", "try_again", "drop"])
+def test_transient_faults_are_retried(
+    sandbox: SandboxServer, client: QuantConnectClient, kind: str
+):
+    project_id, backtest_id = first_completed_backtest(sandbox)
+    sandbox.set_faults([{"kind": kind, "endpoint": ORDERS, "count": 2, "retry_after": 0}])
+    page = client.read_orders_page(project_id, backtest_id, 0, 100)
+    assert page["orders"]
+    assert client.requests_made[ORDERS] == 3
+    assert client.retries[ORDERS] == 2
+
+
+def test_retry_after_is_honoured(sandbox: SandboxServer, client: QuantConnectClient):
+    sandbox.set_faults([{"kind": "429", "endpoint": "projects/read", "count": 1, "retry_after": 1}])
+    started = time.monotonic()
+    client.read_projects()
+    assert time.monotonic() - started >= 0.9
+
+
+def test_wrong_token_fails_at_once_naming_the_credential_variables(sandbox: SandboxServer):
+    client = QuantConnectClient(SANDBOX_USER_ID, "wrong-token", sandbox.url, retry=RetrySettings())
+    with pytest.raises(QuantConnectAuthError, match="QC_USER_ID and QC_API_TOKEN"):
+        client.read_projects()
+    assert sandbox.stats()["total"] == 1
+
+
+def test_unknown_user_is_an_auth_error(sandbox: SandboxServer):
+    client = QuantConnectClient("999", SANDBOX_API_TOKEN, sandbox.url)
+    with pytest.raises(QuantConnectAuthError, match="UserID not valid"):
+        client.authenticate()
+
+
+def test_a_stale_timestamp_gets_401_and_is_not_retried(
+    sandbox: SandboxServer, client: QuantConnectClient, monkeypatch: pytest.MonkeyPatch
+):
+    def stale_sign(user_id: str, api_token: str, timestamp: int) -> dict[str, str]:
+        return sign(user_id, api_token, timestamp - 10_000)  # older than the API's 7200 s
+
+    monkeypatch.setattr("pipelines.quantconnect.sign", stale_sign)
+    with pytest.raises(QuantConnectAuthError, match="HTTP 401"):
+        client.read_projects()
+    assert sandbox.stats()["total"] == 1
+
+
+def test_other_api_errors_name_the_endpoint_and_ids(client: QuantConnectClient):
+    with pytest.raises(QuantConnectError, match=r"backtests/read \(projectId=1, backtestId=nope\)"):
+        client.read_backtest(1, "nope")
+
+
+def test_a_window_wider_than_100_is_refused_by_the_api(
+    sandbox: SandboxServer, client: QuantConnectClient
+):
+    project_id, backtest_id = first_completed_backtest(sandbox)
+    with pytest.raises(QuantConnectError, match="start=0, end=101"):
+        client.read_orders_page(project_id, backtest_id, 0, 101)
+
+
+def test_persistent_500_gives_up_and_mentions_credentials(
+    sandbox: SandboxServer, client: QuantConnectClient
+):
+    sandbox.set_faults([{"kind": "500", "endpoint": "projects/read"}])
+    with pytest.raises(QuantConnectError, match=r"still failing after 4 attempts.*QC_API_TOKEN"):
+        client.read_projects()
+    assert client.requests_made["projects/read"] == 4
+
+
+def test_the_token_stays_out_of_the_repr(client: QuantConnectClient):
+    assert SANDBOX_API_TOKEN not in repr(client)

@@ -129,3 +129,16 @@ def test_persistent_500_gives_up_and_mentions_credentials(
 
 def test_the_token_stays_out_of_the_repr(client: QuantConnectClient):
     assert SANDBOX_API_TOKEN not in repr(client)
+
+
+def test_a_read_timeout_is_retried(sandbox: SandboxServer):
+    sandbox.set_faults([{"kind": "latency", "endpoint": "projects/read", "count": 1, "seconds": 1}])
+    client = QuantConnectClient(
+        SANDBOX_USER_ID,
+        SANDBOX_API_TOKEN,
+        sandbox.url,
+        timeout_seconds=0.3,
+        retry=RetrySettings(max_attempts=3, initial_backoff_seconds=0.01),
+    )
+    assert client.read_projects()
+    assert client.retries == {"projects/read": 1}

@@ -284,3 +284,15 @@ def sync_orders(
     if failures:
         raise SyncError("orders", failures, report)
     return report
+
+
+def sync_everything(
+    client: QuantConnectClient, conn: warehouse.Connection, log: logging.Logger = _log
+) -> dict[str, SyncReport]:
+    """Run every step in dependency order, as the `sync_quantconnect` job does."""
+    return {
+        "projects": sync_projects(client, conn),
+        "backtests": sync_backtests(client, conn, log),
+        "backtest_statistics": sync_backtest_statistics(client, conn, log),
+        "orders": sync_orders(client, conn, log),
+    }

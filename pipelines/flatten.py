@@ -1,15 +1,18 @@
 """Flatten QuantConnect JSON records into Arrow tables built against the explicit schema.
 
 Columns are built one at a time from the `Column` definitions in `pipelines.schema`, so the
-field-to-column mapping lives only there. A key the API omits becomes NULL.
+field-to-column mapping lives only there. A column with its type's standard conversion is
+converted by Arrow in one call; if any value does not fit (a number sent as text, say), that
+column falls back to parsing value by value. A key the API omits becomes NULL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.schema import (
     BACKTEST_STATISTICS,
@@ -17,31 +20,77 @@ from pipelines.schema import (
     ORDER_EVENTS,
     ORDERS,
     PROJECTS,
+    SQL_TO_ARROW,
     Column,
     Table,
     parse_statistic_value,
 )
 
 Record = Mapping[str, Any]
+_TIMESTAMP = SQL_TO_ARROW["TIMESTAMPTZ"]
+_NOT_CONVERTIBLE = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError)
 
 
-def _dig(record: Any, path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(record, Mapping):
-            return None
-        record = record.get(key)
-    return record
+def _finite(array: pa.Array) -> pa.Array:
+    """NaN and infinities become NULL, as `parse_float` makes them."""
+    if array.null_count == len(array):
+        return array
+    return pc.if_else(pc.is_finite(array), array, pa.scalar(None, array.type))
 
 
-def _column_values(column: Column, records: Sequence[Record]) -> list[Any]:
-    parse, path = column.parse, column.source
-    assert path is not None
-    if not path:
-        return [parse(record) for record in records]
-    if len(path) == 1:
-        key = path[0]
-        return [None if (raw := record.get(key)) is None else parse(raw) for record in records]
-    return [None if (raw := _dig(record, path)) is None else parse(raw) for record in records]
+def _timestamps(raw: list[Any]) -> pa.Array:
+    """ISO strings (with or without a zone, read as UTC) or epoch seconds, as UTC instants."""
+    try:
+        strings = pa.array(raw, pa.string())
+    except _NOT_CONVERTIBLE:
+        seconds = _finite(pa.array(raw, pa.float64()))
+        micros = pc.round(pc.multiply(seconds, 1_000_000))
+        return micros.cast(pa.int64()).cast(_TIMESTAMP)
+    try:
+        return strings.cast(_TIMESTAMP)
+    except _NOT_CONVERTIBLE:
+        # No zone, e.g. backtest `created` "yyyy-MM-dd HH:mm:ss": UTC (reference §9.5).
+        return strings.cast(pa.timestamp("us")).cast(_TIMESTAMP)
+
+
+_ARROW_CONVERSIONS: dict[str, Callable[[list[Any]], pa.Array]] = {
+    "BIGINT": lambda raw: pa.array(raw, pa.int64()),
+    "DOUBLE": lambda raw: _finite(pa.array(raw, pa.float64())),
+    "VARCHAR": lambda raw: pa.array(raw, pa.string()),
+    "BOOLEAN": lambda raw: pa.array(raw, pa.bool_()),
+    "TIMESTAMPTZ": _timestamps,
+    "VARCHAR[]": lambda raw: pa.array(raw, pa.list_(pa.string())),
+    "BIGINT[]": lambda raw: pa.array(raw, pa.list_(pa.int64())),
+}
+
+
+class _RawValues:
+    """The raw values of every source path over a list of records, each level looked up once."""
+
+    def __init__(self, records: Sequence[Record]) -> None:
+        self._levels: dict[tuple[str, ...], list[Any]] = {(): list(records)}
+
+    def get(self, path: tuple[str, ...]) -> list[Any]:
+        found = self._levels.get(path)
+        if found is None:
+            parents, key = self.get(path[:-1]), path[-1]
+            found = [p.get(key) if isinstance(p, dict) else None for p in parents]
+            self._levels[path] = found
+        return found
+
+
+def column_array(column: Column, raw: list[Any]) -> pa.Array:
+    """Convert one column's raw values into its Arrow array."""
+    convert = _ARROW_CONVERSIONS.get(column.sql_type) if column.parse is None else None
+    if convert is not None:
+        try:
+            return convert(raw)
+        except _NOT_CONVERTIBLE:
+            pass
+    parse = column.parse_value
+    if column.source == ():
+        return pa.array([parse(record) for record in raw], column.arrow_type)
+    return pa.array([None if v is None else parse(v) for v in raw], column.arrow_type)
 
 
 def records_to_arrow(
@@ -55,14 +104,17 @@ def records_to_arrow(
     None): a scalar repeats on every row, a list gives one value per row.
     """
     supplied = supplied or {}
+    raw_values = _RawValues(records)
     arrays = []
     for column in table.columns:
         if column.source is None:
             given = supplied[column.name]
-            values = given if isinstance(given, list) else [given] * len(records)
+            if isinstance(given, list):
+                arrays.append(pa.array(given, column.arrow_type))
+            else:
+                arrays.append(pa.repeat(pa.scalar(given, column.arrow_type), len(records)))
         else:
-            values = _column_values(column, records)
-        arrays.append(pa.array(values, type=column.arrow_type))
+            arrays.append(column_array(column, raw_values.get(column.source)))
     return pa.Table.from_arrays(arrays, schema=table.arrow_schema)
 
 

@@ -1,7 +1,12 @@
-"""Page through one backtest's orders with `backtests/orders/read` (reference §6)."""
+"""Page through one backtest's orders with `backtests/orders/read` (reference §6).
+
+`BacktestPager` decides which windows to ask for next from the pages received so far, so the
+same rules drive a plain loop (`fetch_backtest_orders`) and the concurrent sync.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,6 +14,92 @@ from pipelines.quantconnect import QuantConnectClient, QuantConnectError
 
 # The API serves windows `[start, end)` of at most 100 orders; 0..100 works, 0..200 fails.
 ORDERS_WINDOW = 100
+ORDERS_ENDPOINT = "backtests/orders/read"
+
+
+@dataclass
+class BacktestPager:
+    """The paging state of one backtest.
+
+    When the total is known up front (the "Total Orders" statistic), every window up to it is
+    asked for at once; otherwise `length` from the first page, once it proves to be the total,
+    opens the rest. Paging ends at a short or empty page, or once the windows reach a total
+    that `length` reported. What `length` means is disputed, so it is trusted as the total
+    only after a page reports more than it served (reference §6).
+    """
+
+    project_id: int
+    backtest_id: str
+    expected_total: int | None = None  # the "Total Orders" statistic
+    reported_total: int | None = None  # `length`, once it proved to be the total
+    pages: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    requested: set[int] = field(default_factory=set)
+
+    def first_windows(self) -> list[int]:
+        """The starts of the windows to ask for before any page has arrived."""
+        count = max(1, math.ceil((self.expected_total or 0) / ORDERS_WINDOW))
+        return self._request(range(0, count * ORDERS_WINDOW, ORDERS_WINDOW))
+
+    def add_page(self, start: int, reply: dict[str, Any]) -> list[int]:
+        """Record the reply for window `start`; returns the starts of windows to ask for next."""
+        orders = reply.get("orders")
+        if orders is None:
+            orders = []
+        if not isinstance(orders, list):
+            raise QuantConnectError(
+                ORDERS_ENDPOINT,
+                {"projectId": self.project_id, "backtestId": self.backtest_id, "start": start},
+                f"`orders` is a {type(orders).__name__}, not a list",
+            )
+        self.pages[start] = orders
+        length = reply.get("length")
+        if isinstance(length, int) and length > len(orders):
+            self.reported_total = max(length, self.reported_total or 0)
+        if self._end_seen() is not None:
+            return []
+        frontier = max(self.requested) + ORDERS_WINDOW
+        if self.reported_total is not None:
+            return self._request(range(frontier, self.reported_total, ORDERS_WINDOW))
+        return self._request([frontier]) if start + ORDERS_WINDOW == frontier else []
+
+    @property
+    def done(self) -> bool:
+        """True once every page needed has arrived."""
+        end = self._end_seen()
+        if end is None:
+            if self.reported_total is None or not self.pages:
+                return False
+            end = max(self.requested) + ORDERS_WINDOW
+            if end < self.reported_total:
+                return False
+        return all(start in self.pages for start in self.requested if start < end)
+
+    def orders(self) -> tuple[list[dict[str, Any]], int]:
+        """The orders in window order, deduplicated on the order id, and the duplicates dropped."""
+        end = self._end_seen()
+        seen: set[Any] = set()
+        orders: list[dict[str, Any]] = []
+        for start in sorted(self.pages):
+            if end is not None and start > end:
+                break
+            for order in self.pages[start]:
+                order_id = order.get("id") if isinstance(order, dict) else None
+                if order_id is not None and order_id in seen:
+                    continue
+                seen.add(order_id)
+                orders.append(order)
+        duplicates = sum(len(page) for page in self.pages.values()) - len(orders)
+        return orders, duplicates
+
+    def _end_seen(self) -> int | None:
+        """The start of the first short (or empty) page received, where the orders end."""
+        short = [start for start, page in self.pages.items() if len(page) < ORDERS_WINDOW]
+        return min(short) if short else None
+
+    def _request(self, starts: Any) -> list[int]:
+        new = [start for start in starts if start not in self.requested]
+        self.requested.update(new)
+        return new
 
 
 @dataclass
@@ -17,11 +108,25 @@ class BacktestOrders:
 
     project_id: int
     backtest_id: str
-    orders: list[dict[str, Any]] = field(default_factory=list)
-    pages: int = 0
-    duplicates: int = 0
-    reported_total: int | None = None  # `length`, once it proved to be the total
-    expected_total: int | None = None  # the "Total Orders" statistic
+    orders: list[dict[str, Any]]
+    pages: int
+    duplicates: int
+    reported_total: int | None
+    expected_total: int | None
+
+    @classmethod
+    def from_pager(cls, pager: BacktestPager) -> BacktestOrders:
+        """Collect a finished pager's orders."""
+        orders, duplicates = pager.orders()
+        return cls(
+            pager.project_id,
+            pager.backtest_id,
+            orders,
+            len(pager.pages),
+            duplicates,
+            pager.reported_total,
+            pager.expected_total,
+        )
 
     @property
     def count_mismatch(self) -> str | None:
@@ -39,40 +144,11 @@ def fetch_backtest_orders(
     backtest_id: str,
     expected_total: int | None = None,
 ) -> BacktestOrders:
-    """Fetch every order of a backtest, one window of 100 at a time.
-
-    Stops at a short or empty page, or once `length` has shown itself to be the total order
-    count and the windows have reached it. What `length` means is disputed, so it is trusted
-    as the total only after a page reports more than it served (reference §6).
-    """
-    result = BacktestOrders(project_id, backtest_id, expected_total=expected_total)
-    seen: set[Any] = set()
-    start = 0
-    while True:
+    """Fetch every order of a backtest, one window of 100 at a time, in order."""
+    pager = BacktestPager(project_id, backtest_id, expected_total)
+    waiting = pager.first_windows()
+    while waiting:
+        start = waiting.pop(0)
         reply = client.read_orders_page(project_id, backtest_id, start, start + ORDERS_WINDOW)
-        page = reply.get("orders")
-        if page is None:
-            page = []
-        if not isinstance(page, list):
-            raise QuantConnectError(
-                "backtests/orders/read",
-                {"projectId": project_id, "backtestId": backtest_id, "start": start},
-                f"`orders` is a {type(page).__name__}, not a list",
-            )
-        result.pages += 1
-        for order in page:
-            order_id = order.get("id")
-            if order_id in seen:
-                result.duplicates += 1
-                continue
-            seen.add(order_id)
-            result.orders.append(order)
-        length = reply.get("length")
-        if isinstance(length, int) and length > len(page):
-            result.reported_total = length
-        start += ORDERS_WINDOW
-        if len(page) < ORDERS_WINDOW:
-            break
-        if result.reported_total is not None and start >= result.reported_total:
-            break
-    return result
+        waiting.extend(pager.add_page(start, reply))
+    return BacktestOrders.from_pager(pager)

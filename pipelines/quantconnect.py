@@ -8,8 +8,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import json
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import msgspec
 import requests
 import tenacity
+from pyrate_limiter import Duration, Limiter, Rate
 from requests.adapters import HTTPAdapter
 
 DEFAULT_API_URL = "https://www.quantconnect.com/api/v2/"
@@ -88,6 +90,14 @@ class RetrySettings:
     max_backoff_seconds: float = 60.0
 
 
+def rate_limiter(max_requests_per_second: float | None) -> Limiter | None:
+    """A blocking limiter of at most `max_requests_per_second` (None or 0: no limit)."""
+    if not max_requests_per_second:
+        return None
+    burst = math.ceil(max_requests_per_second)
+    return Limiter(Rate(burst, int(Duration.SECOND * burst / max_requests_per_second)))
+
+
 def _retry_after_seconds(header: str | None) -> float | None:
     """`Retry-After` as seconds: either a number or an HTTP date."""
     if not header:
@@ -122,7 +132,8 @@ def _is_try_again(text: str) -> bool:
 class QuantConnectClient:
     """Signed, retried POST requests to the QuantConnect API, safe to share between threads.
 
-    Counts every HTTP attempt per endpoint in `requests_made`, and retries in `retries`.
+    At most `max_requests_per_second` attempts start each second, across threads (None: no
+    limit). Counts every HTTP attempt per endpoint in `requests_made`, and retries in `retries`.
     """
 
     def __init__(
@@ -133,6 +144,7 @@ class QuantConnectClient:
         timeout_seconds: float = 60.0,
         retry: RetrySettings | None = None,
         max_concurrency: int = 4,
+        max_requests_per_second: float | None = None,
     ) -> None:
         if not str(user_id).strip() or not str(api_token).strip():
             raise QuantConnectAuthError(
@@ -144,6 +156,7 @@ class QuantConnectClient:
         self.timeout_seconds = timeout_seconds
         self.retry = retry or RetrySettings()
         self.max_concurrency = max_concurrency
+        self._limiter = rate_limiter(max_requests_per_second)
         self.requests_made: Counter[str] = Counter()
         self.retries: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -234,6 +247,8 @@ class QuantConnectClient:
         log.warning("Retrying %s (attempt %d): %s", endpoint, retry_state.attempt_number + 1, error)
 
     def _post_once(self, endpoint: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        if self._limiter is not None:
+            self._limiter.try_acquire("quantconnect")
         # A fresh timestamp and hash on every attempt, retries included (reference §1).
         headers = sign(self._user_id, self._api_token, int(time.time()))
         with self._lock:
@@ -264,8 +279,8 @@ class QuantConnectClient:
         self, endpoint: str, body: Mapping[str, Any], content: bytes
     ) -> dict[str, Any]:
         try:
-            payload = json.loads(content)
-        except ValueError:
+            payload = msgspec.json.decode(content)
+        except msgspec.DecodeError:
             # An HTML error page or a cut body from a proxy is usually transient.
             snippet = content[:80].decode("utf-8", "replace")
             raise RetryableError(endpoint, body, f"the reply is not JSON: {snippet!r}") from None

@@ -28,7 +28,11 @@ class QuantConnectResource(dg.ConfigurableResource):
     max_attempts: int = Field(default=6, description="Attempts per request, the first included.")
     initial_backoff_seconds: float = Field(default=1.0, description="First retry's backoff.")
     max_backoff_seconds: float = Field(default=60.0, description="Longest wait between tries.")
-    max_concurrency: int = Field(default=4, description="Requests in flight at once.")
+    # Polite defaults for the real API, which documents no rate limit (reference §8).
+    max_concurrency: int = Field(default=2, description="Requests in flight at once.")
+    max_requests_per_second: float | None = Field(
+        default=2.0, description="Client-side rate limit across threads; null or 0: none."
+    )
 
     def __repr_args__(self) -> list[tuple[str | None, Any]]:
         return [
@@ -50,6 +54,7 @@ class QuantConnectResource(dg.ConfigurableResource):
                 max_backoff_seconds=self.max_backoff_seconds,
             ),
             max_concurrency=self.max_concurrency,
+            max_requests_per_second=self.max_requests_per_second,
         )
         try:
             yield client

@@ -8,7 +8,6 @@ test keeps that file equal to what this module generates.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -17,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pyarrow as pa
 
 SQL_TO_ARROW: dict[str, pa.DataType] = {
@@ -158,7 +158,7 @@ def parse_text(raw: Any) -> str | None:
 
 def to_json_text(raw: Any) -> str | None:
     """Serialise a nested value as JSON text; empty maps the API sends as `[]` stay `[]`."""
-    return None if raw is None else json.dumps(raw, ensure_ascii=False, sort_keys=True)
+    return None if raw is None else msgspec.json.encode(raw, order="sorted").decode()
 
 
 def parse_text_list(raw: Any) -> list[str] | None:
@@ -230,6 +230,17 @@ def trailing_as_percentage(order: Mapping[str, Any]) -> bool | None:
     return parse_bool(order.get("trailingAsPercentage", order.get("trailingPercentage")))
 
 
+STANDARD_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "BIGINT": parse_int,
+    "DOUBLE": parse_float,
+    "VARCHAR": parse_text,
+    "BOOLEAN": parse_bool,
+    "TIMESTAMPTZ": parse_timestamp,
+    "JSON": to_json_text,
+    "VARCHAR[]": parse_text_list,
+    "BIGINT[]": parse_int_list,
+}
+
 # --- Tables ------------------------------------------------------------------------------------
 
 Path_ = tuple[str, ...]
@@ -241,18 +252,25 @@ class Column:
 
     `source` is a key path into the API record; an empty path hands the parser the whole
     record; None means the loader supplies the value (a parent key such as `backtest_id`).
+    `parse` turns one raw value into the column's value; None means the standard conversion
+    of the SQL type (`STANDARD_PARSERS`), which the flattener may apply a column at a time.
     """
 
     name: str
     sql_type: str
     source: Path_ | None
-    parse: Callable[[Any], Any] = parse_text
+    parse: Callable[[Any], Any] | None = None
     description: str = ""
 
     @property
     def arrow_type(self) -> pa.DataType:
         """The Arrow type that carries this column."""
         return SQL_TO_ARROW[self.sql_type]
+
+    @property
+    def parse_value(self) -> Callable[[Any], Any]:
+        """The parser of one raw value: the column's own, or its type's standard one."""
+        return self.parse or STANDARD_PARSERS[self.sql_type]
 
 
 @dataclass(frozen=True)
@@ -282,17 +300,7 @@ def _c(
     parse: Callable[[Any], Any] | None = None,
     description: str = "",
 ) -> Column:
-    default_parsers: dict[str, Callable[[Any], Any]] = {
-        "BIGINT": parse_int,
-        "DOUBLE": parse_float,
-        "VARCHAR": parse_text,
-        "BOOLEAN": parse_bool,
-        "TIMESTAMPTZ": parse_timestamp,
-        "JSON": to_json_text,
-        "VARCHAR[]": parse_text_list,
-        "BIGINT[]": parse_int_list,
-    }
-    return Column(name, sql_type, tuple(source), parse or default_parsers[sql_type], description)
+    return Column(name, sql_type, tuple(source), parse, description)
 
 
 def _parent(name: str, sql_type: str, description: str) -> Column:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from pipelines import warehouse
+from pipelines.download import download_orders
 from pipelines.flatten import (
     backtests_to_arrow,
     order_events_to_arrow,
@@ -25,7 +26,6 @@ from pipelines.flatten import (
     projects_to_arrow,
     statistics_to_arrow,
 )
-from pipelines.paging import BacktestOrders, fetch_backtest_orders
 from pipelines.quantconnect import QuantConnectAuthError, QuantConnectClient
 from pipelines.schema import BACKTESTS
 
@@ -222,13 +222,8 @@ def sync_orders(
     done = orders_fetched = events_fetched = duplicates = 0
     started = last_progress = time.monotonic()
 
-    def fetch(item: warehouse.PendingBacktest) -> BacktestOrders:
-        return fetch_backtest_orders(
-            client, item.project_id, item.backtest_id, expected_total=item.expected_total
-        )
-
     log.info("Fetching orders of %d backtests", len(pending))
-    for item, fetched, error in _concurrently(fetch, pending, client.max_concurrency):
+    for item, fetched, error in download_orders(client, pending, client.max_concurrency):
         done += 1
         if error is not None or fetched is None:
             failures[item.backtest_id] = error or RuntimeError("no reply")

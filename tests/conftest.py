@@ -53,6 +53,8 @@ def make_resources(
             api_token=api_token,
             api_url=sandbox.url,
             timeout_seconds=5,
+            max_concurrency=4,
+            max_requests_per_second=None,
             max_attempts=FAST_RETRY.max_attempts,
             initial_backoff_seconds=FAST_RETRY.initial_backoff_seconds,
             max_backoff_seconds=FAST_RETRY.max_backoff_seconds,

@@ -45,6 +45,8 @@ def headless_sync(
         "QC_USER_ID": SANDBOX_USER_ID,
         "QC_API_TOKEN": token,
         "WAREHOUSE_PATH": str(warehouse),
+        "QC_MAX_CONCURRENCY": "4",
+        "QC_MAX_REQUESTS_PER_SECOND": "0",
     }
     env.pop("DAGSTER_HOME", None)
     dagster = Path(sys.executable).with_name("dagster")

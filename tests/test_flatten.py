@@ -249,7 +249,7 @@ def test_projects_keep_polymorphic_parameters_as_json():
     )
     assert table.schema == PROJECTS.arrow_schema
     assert table.column("parameters").to_pylist() == [
-        '[{"key": "fast", "value": "10"}]',
-        '{"fast": 10}',
+        '[{"key":"fast","value":"10"}]',
+        '{"fast":10}',
     ]
     assert table.column("language").to_pylist() == [None, None]

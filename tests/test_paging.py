@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.paging import ORDERS_WINDOW, fetch_backtest_orders
+from pipelines.paging import ORDERS_WINDOW, BacktestPager, fetch_backtest_orders
 from pipelines.quantconnect import QuantConnectClient, QuantConnectError
 from pipelines.sandbox import SandboxServer
 
@@ -90,3 +90,29 @@ def test_pages_every_completed_sandbox_backtest_in_full(
             assert fetched.pages == full_pages + (1 if rest or total <= ORDERS_WINDOW else 0)
             checked += 1
     assert checked >= 4
+
+
+def test_a_known_total_asks_for_every_window_at_once_in_any_arrival_order():
+    pager = BacktestPager(1, "b", expected_total=250)
+    assert pager.first_windows() == [0, 100, 200]
+    assert pager.add_page(200, {"orders": orders(201, 250), "length": 250}) == []
+    assert not pager.done
+    assert pager.add_page(0, {"orders": orders(1, 100), "length": 250}) == []
+    assert not pager.done
+    assert pager.add_page(100, {"orders": orders(101, 200), "length": 250}) == []
+    assert pager.done
+    assert [o["id"] for o in pager.orders()[0]] == list(range(1, 251))
+
+
+def test_more_orders_than_total_orders_says_keeps_paging():
+    pager = BacktestPager(1, "b", expected_total=100)
+    assert pager.first_windows() == [0]
+    assert pager.add_page(0, {"orders": orders(1, 100)}) == [100]
+    assert pager.add_page(100, {"orders": orders(101, 120)}) == []
+    assert pager.done and len(pager.orders()[0]) == 120
+
+
+def test_length_proven_on_the_first_page_opens_every_other_window():
+    pager = BacktestPager(1, "b")
+    assert pager.first_windows() == [0]
+    assert pager.add_page(0, {"orders": orders(1, 100), "length": 420}) == [100, 200, 300, 400]

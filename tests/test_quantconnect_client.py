@@ -2,6 +2,7 @@
 
 import base64
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -142,3 +143,14 @@ def test_a_read_timeout_is_retried(sandbox: SandboxServer):
     )
     assert client.read_projects()
     assert client.retries == {"projects/read": 1}
+
+
+def test_the_client_side_rate_limit_spaces_requests_across_threads(sandbox: SandboxServer):
+    client = QuantConnectClient(
+        SANDBOX_USER_ID, SANDBOX_API_TOKEN, sandbox.url, max_requests_per_second=10
+    )
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda _: client.authenticate(), range(25)))
+    assert time.monotonic() - started >= 1.4  # 25 requests at 10/s: at least ~1.5 s
+    assert client.requests_made["authenticate"] == 25

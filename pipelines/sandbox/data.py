@@ -4,7 +4,9 @@ Everything derives from `(seed, identity)` through `random.Random` (string seeds
 SHA-512, so they are stable across processes) and a fixed `NOW`, never the wall clock: the same
 seed gives byte-identical API responses in any process. A backtest's orders are generated only
 when asked for, and their serialized JSON sits in a bounded LRU cache, so even the `large` size
-(about a million orders) never has to be in memory at once.
+(about a million orders) never has to be in memory at once. `SandboxAccount.warm` instead
+generates every backtest's orders up front and keeps them all, for benchmarks that must not
+measure the generator.
 
 Shapes follow `/work/shared/reference/quantconnect-api.md` (cited below as "ref §N").
 """
@@ -19,6 +21,7 @@ import json
 import math
 import random
 import threading
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -1089,6 +1092,7 @@ class SandboxAccount:
         self._project_backtests: dict[int, tuple[str, ...]] = {}
         self._backtests: dict[str, _Backtest] = {}
         self._order_json = functools.lru_cache(maxsize=ORDER_CACHE_BACKTESTS)(self._serialize)
+        self._kept_orders: dict[str, tuple[bytes, ...]] = {}  # filled by `warm`, never evicted
         for index in range(self.size.projects):
             self._add_project(index)
 
@@ -1123,11 +1127,30 @@ class SandboxAccount:
         served = self._backtests[backtest_id].served_orders
         if start >= served:
             return [], served
-        return list(self._order_json(backtest_id)[start : min(end, served)]), served
+        kept = self._kept_orders.get(backtest_id)
+        blobs = kept if kept is not None else self._order_json(backtest_id)
+        return list(blobs[start : min(end, served)]), served
 
     def project_of(self, backtest_id: str) -> int:
         """The project a backtest belongs to; KeyError for an unknown backtest."""
         return self._backtests[backtest_id].project_id
+
+    # -- warming --
+
+    def warm(self, processes: int = 1) -> int:
+        """Generate every backtest's orders now, on `processes` processes, and keep them all.
+
+        Pages are then served from memory from the first request on (about 1.7 kB per order),
+        instead of being generated on first request into the bounded LRU cache. Call it before
+        serving. Returns the number of orders kept.
+        """
+        pending = [b for b in self._backtests.values() if b.backtest_id not in self._kept_orders]
+        seeds = itertools.repeat(self.seed)
+        with ProcessPoolExecutor(max(1, processes)) as pool:
+            generated = pool.map(_serialize_orders, pending, seeds, chunksize=4)
+            for backtest, blobs in zip(pending, generated, strict=True):
+                self._kept_orders[backtest.backtest_id] = blobs
+        return sum(len(blobs) for blobs in self._kept_orders.values())
 
     # -- mutations --
 
@@ -1436,9 +1459,12 @@ class SandboxAccount:
         }
 
     def _serialize(self, backtest_id: str) -> tuple[bytes, ...]:
-        """All of a backtest's orders as compact JSON, as Json.NET writes them (non-ASCII raw)."""
-        orders = _OrderGenerator(self._backtests[backtest_id], self.seed).run()
-        return tuple(
-            json.dumps(order, ensure_ascii=False, separators=(",", ":")).encode()
-            for order in orders
-        )
+        return _serialize_orders(self._backtests[backtest_id], self.seed)
+
+
+def _serialize_orders(backtest: _Backtest, seed: int) -> tuple[bytes, ...]:
+    """All of a backtest's orders as compact JSON, as Json.NET writes them (non-ASCII raw)."""
+    orders = _OrderGenerator(backtest, seed).run()
+    return tuple(
+        json.dumps(order, ensure_ascii=False, separators=(",", ":")).encode() for order in orders
+    )

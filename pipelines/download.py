@@ -1,0 +1,79 @@
+"""Download the orders of many backtests at once, a page per task, on a bounded thread pool.
+
+Pages of one backtest are fetched concurrently when its total is known ("Total Orders", or a
+`length` that proved to be the total), and pages of different backtests always are. Each
+backtest is handed back whole, as soon as its last page arrives, so the caller can load it
+while the other downloads go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+from pipelines.paging import ORDERS_WINDOW, BacktestOrders, BacktestPager
+from pipelines.quantconnect import QuantConnectAuthError, QuantConnectClient
+from pipelines.warehouse import PendingBacktest
+
+Outcome = tuple[PendingBacktest, BacktestOrders | None, Exception | None]
+
+
+def download_orders(
+    client: QuantConnectClient, backtests: list[PendingBacktest], max_workers: int
+) -> Iterator[Outcome]:
+    """Yield (backtest, its orders, None) or (backtest, None, error) as each backtest ends.
+
+    At most `2 * max_workers` backtests are open at once, so downloaded pages never pile up
+    far ahead of the caller. An auth error stops everything: every request would fail alike.
+    """
+    waiting = iter(backtests)
+    open_backtests: dict[str, tuple[PendingBacktest, BacktestPager]] = {}
+    in_flight: dict[Future[dict[str, Any]], tuple[str, int]] = {}
+
+    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="qc-orders") as pool:
+
+        def fetch(item: PendingBacktest, starts: list[int]) -> None:
+            for start in starts:
+                future = pool.submit(
+                    client.read_orders_page,
+                    item.project_id,
+                    item.backtest_id,
+                    start,
+                    start + ORDERS_WINDOW,
+                )
+                in_flight[future] = (item.backtest_id, start)
+
+        def open_more() -> None:
+            while len(open_backtests) < 2 * max_workers:
+                item = next(waiting, None)
+                if item is None:
+                    return
+                pager = BacktestPager(item.project_id, item.backtest_id, item.expected_total)
+                open_backtests[item.backtest_id] = (item, pager)
+                fetch(item, pager.first_windows())
+
+        try:
+            open_more()
+            while in_flight:
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    backtest_id, start = in_flight.pop(future)
+                    if backtest_id not in open_backtests:
+                        continue  # a page past the end, or of a backtest that already failed
+                    item, pager = open_backtests[backtest_id]
+                    try:
+                        fetch(item, pager.add_page(start, future.result()))
+                    except QuantConnectAuthError:
+                        raise
+                    except Exception as error:
+                        del open_backtests[backtest_id]
+                        yield item, None, error
+                        continue
+                    if pager.done:
+                        del open_backtests[backtest_id]
+                        yield item, BacktestOrders.from_pager(pager), None
+                open_more()
+        finally:
+            for future in in_flight:
+                future.cancel()

@@ -15,6 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import duckdb
 import pyarrow as pa
 
 from pipelines import warehouse
@@ -203,23 +204,63 @@ def sync_backtest_statistics(
     return report
 
 
+class _BatchedLoader:
+    """Buffers whole backtests and loads them together once `batch_orders` orders are waiting.
+
+    Each flush is one transaction, so no backtest is ever half loaded. If a flush fails, its
+    backtests are loaded one by one, so one bad backtest cannot keep the others out.
+    """
+
+    def __init__(self, conn: warehouse.Connection, batch_orders: int) -> None:
+        self.conn = conn
+        self.batch_orders = batch_orders
+        self.buffer: list[warehouse.BacktestLoad] = []
+        self.failures: dict[str, Exception] = {}
+        self.orders_loaded = self.events_loaded = 0
+
+    def add(self, load: warehouse.BacktestLoad) -> None:
+        self.buffer.append(load)
+        if sum(item.orders.num_rows for item in self.buffer) >= self.batch_orders:
+            self.flush()
+
+    def flush(self) -> None:
+        loads, self.buffer = self.buffer, []
+        try:
+            warehouse.replace_backtest_orders(self.conn, loads)
+            loaded = loads
+        except duckdb.Error:
+            loaded = []
+            for load in loads:
+                try:
+                    warehouse.replace_backtest_orders(self.conn, [load])
+                    loaded.append(load)
+                except duckdb.Error as error:
+                    self.failures[load.backtest_id] = error
+        self.orders_loaded += sum(load.orders.num_rows for load in loaded)
+        self.events_loaded += sum(load.order_events.num_rows for load in loaded)
+
+
 def sync_orders(
     client: QuantConnectClient,
     conn: warehouse.Connection,
     log: logging.Logger = _log,
+    batch_orders: int = 20_000,
     progress_every_seconds: float = 5.0,
 ) -> SyncReport:
     """Load the orders and order events of finished backtests that do not have them yet.
 
-    Each backtest's rows are replaced in one transaction. A completed backtest whose orders
-    are loaded is not fetched again. A backtest that fails leaves its previous rows as they
-    were; the others still load, and a `SyncError` naming the failures is raised at the end.
+    Pages download concurrently while finished backtests are flattened and loaded here, on
+    the calling thread, a batch of about `batch_orders` orders per transaction. A backtest is
+    always loaded whole, in one transaction. A completed backtest whose orders are loaded is
+    not fetched again. A backtest that fails keeps its previous rows; the others still load,
+    and a `SyncError` naming the failures is raised at the end.
     """
     meter, report = _RequestMeter(client), SyncReport()
     pending = warehouse.backtests_needing_orders(conn)
     counts = warehouse.backtest_counts(conn)
+    loader = _BatchedLoader(conn, batch_orders)
     failures: dict[str, Exception] = {}
-    done = orders_fetched = events_fetched = duplicates = 0
+    done = orders_fetched = duplicates = 0
     started = last_progress = time.monotonic()
 
     log.info("Fetching orders of %d backtests", len(pending))
@@ -229,36 +270,35 @@ def sync_orders(
             failures[item.backtest_id] = error or RuntimeError("no reply")
             log.error("Backtest %s failed: %s", item.backtest_id, error)
             continue
-        orders = orders_to_arrow(item.project_id, item.backtest_id, fetched.orders)
-        events = order_events_to_arrow(item.project_id, item.backtest_id, fetched.orders)
         mismatch = fetched.count_mismatch
         if mismatch:
             report.warnings.append(
                 f"backtest {item.backtest_id}: {mismatch}; fetched again next run"
             )
-        warehouse.replace_backtest_orders(
-            conn,
-            item.project_id,
-            item.backtest_id,
-            orders,
-            events,
-            orders_expected=item.expected_total,
-            orders_complete=mismatch is None,
+        loader.add(
+            warehouse.BacktestLoad(
+                item.project_id,
+                item.backtest_id,
+                orders_to_arrow(item.project_id, item.backtest_id, fetched.orders),
+                order_events_to_arrow(item.project_id, item.backtest_id, fetched.orders),
+                orders_expected=item.expected_total,
+                orders_complete=mismatch is None,
+            )
         )
-        orders_fetched += orders.num_rows
-        events_fetched += events.num_rows
+        orders_fetched += len(fetched.orders)
         duplicates += fetched.duplicates
         now = time.monotonic()
-        if now - last_progress >= progress_every_seconds or done == len(pending):
+        if now - last_progress >= progress_every_seconds:
             last_progress = now
-            rate = orders_fetched / max(now - started, 1e-9)
             log.info(
                 "Orders: %d/%d backtests, %d orders, %.0f orders/s",
                 done,
                 len(pending),
                 orders_fetched,
-                rate,
+                orders_fetched / (now - started),
             )
+    loader.flush()
+    failures.update(loader.failures)
     meter.fill(report)
     reloaded = sum(item.reload for item in pending)
     report.counters.update(
@@ -268,12 +308,17 @@ def sync_orders(
         backtests_waiting=counts["backtests"] - counts["orders_loaded"] - len(pending),
         backtests_failed=len(failures),
         orders_fetched=orders_fetched,
-        order_events_fetched=events_fetched,
+        orders_loaded=loader.orders_loaded,
+        order_events_loaded=loader.events_loaded,
         duplicate_orders_dropped=duplicates,
         count_mismatches=len(report.warnings),
     )
     rows = warehouse.table_row_counts(conn)
     report.row_counts = {"orders": rows["orders"], "order_events": rows["order_events"]}
+    elapsed = time.monotonic() - started
+    log.info(
+        "Orders: %d/%d backtests, %d orders in %.1f s", done, len(pending), orders_fetched, elapsed
+    )
     for warning in report.warnings:
         log.warning(warning)
     if failures:

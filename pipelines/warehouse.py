@@ -6,7 +6,7 @@ Every statement lives in `sql/`; this module only names them and binds their par
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -105,36 +105,64 @@ def replace_backtest_statistics(
         conn.execute(query("mark_statistics_synced"), {**keys, "project_id": project_id})
 
 
-def replace_backtest_orders(
-    conn: Connection,
-    project_id: int,
-    backtest_id: str,
-    orders: pa.Table,
-    order_events: pa.Table,
-    orders_expected: int | None,
-    orders_complete: bool,
-) -> None:
-    """Replace one backtest's orders and order events, and record it, in one transaction.
+@dataclass(frozen=True)
+class BacktestLoad:
+    """One backtest's complete orders and events, ready to replace what the warehouse holds."""
 
-    If anything fails, the backtest keeps exactly its previous rows.
+    project_id: int
+    backtest_id: str
+    orders: pa.Table
+    order_events: pa.Table
+    orders_expected: int | None
+    orders_complete: bool
+
+
+def replace_backtest_orders(conn: Connection, loads: Sequence[BacktestLoad]) -> None:
+    """Replace the orders and order events of whole backtests, and record them, atomically.
+
+    Every backtest of `loads` is replaced in the same transaction, so a backtest is never half
+    loaded: if anything fails, each keeps exactly its previous rows. Loading several small
+    backtests together pays for one commit instead of one each.
     """
-    keys = {"backtest_id": backtest_id}
-    with staged(conn, staged=orders, staged_events=order_events), transaction(conn):
-        conn.execute(query("delete_backtest_order_events"), keys)
-        conn.execute(query("delete_backtest_orders"), keys)
+    if not loads:
+        return
+    sync_rows = pa.Table.from_pylist(
+        [
+            {
+                "backtest_id": load.backtest_id,
+                "project_id": load.project_id,
+                "orders_loaded": load.orders.num_rows,
+                "order_events_loaded": load.order_events.num_rows,
+                "orders_expected": load.orders_expected,
+                "orders_complete": load.orders_complete,
+            }
+            for load in loads
+        ],
+        schema=_LOADS_SCHEMA,
+    )
+    orders = pa.concat_tables([load.orders for load in loads])
+    events = pa.concat_tables([load.order_events for load in loads])
+    with (
+        staged(conn, staged=orders, staged_events=events, staged_loads=sync_rows),
+        transaction(conn),
+    ):
+        conn.execute(query("delete_loaded_order_events"))
+        conn.execute(query("delete_loaded_orders"))
         conn.execute(query("insert_orders"))
         conn.execute(query("insert_order_events"))
-        conn.execute(
-            query("mark_orders_synced"),
-            {
-                **keys,
-                "project_id": project_id,
-                "orders_loaded": orders.num_rows,
-                "order_events_loaded": order_events.num_rows,
-                "orders_expected": orders_expected,
-                "orders_complete": orders_complete,
-            },
-        )
+        conn.execute(query("mark_orders_synced"))
+
+
+_LOADS_SCHEMA = pa.schema(
+    [
+        ("backtest_id", pa.string()),
+        ("project_id", pa.int64()),
+        ("orders_loaded", pa.int64()),
+        ("order_events_loaded", pa.int64()),
+        ("orders_expected", pa.int64()),
+        ("orders_complete", pa.bool_()),
+    ]
+)
 
 
 @dataclass(frozen=True)

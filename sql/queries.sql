@@ -1,5 +1,5 @@
 -- Named statements used by pipelines/warehouse.py. Each starts with a `-- name:` line.
--- Staged Arrow tables are registered under the names `staged` and `staged_events`.
+-- Staged Arrow tables are registered as `staged`, `staged_events` and `staged_loads`.
 
 -- name: upsert_projects
 INSERT OR REPLACE INTO projects BY NAME SELECT * FROM staged;
@@ -18,11 +18,12 @@ INSERT INTO backtest_sync (backtest_id, project_id, statistics_synced_at)
 VALUES ($backtest_id, $project_id, now())
 ON CONFLICT (backtest_id) DO UPDATE SET statistics_synced_at = excluded.statistics_synced_at;
 
--- name: delete_backtest_orders
-DELETE FROM orders WHERE backtest_id = $backtest_id;
+-- name: delete_loaded_orders
+-- `staged_loads` lists the backtests being replaced.
+DELETE FROM orders WHERE backtest_id IN (SELECT backtest_id FROM staged_loads);
 
--- name: delete_backtest_order_events
-DELETE FROM order_events WHERE backtest_id = $backtest_id;
+-- name: delete_loaded_order_events
+DELETE FROM order_events WHERE backtest_id IN (SELECT backtest_id FROM staged_loads);
 
 -- name: insert_orders
 INSERT INTO orders BY NAME SELECT * FROM staged;
@@ -31,14 +32,8 @@ INSERT INTO orders BY NAME SELECT * FROM staged;
 INSERT INTO order_events BY NAME SELECT * FROM staged_events;
 
 -- name: mark_orders_synced
-INSERT INTO backtest_sync (
-    backtest_id, project_id, orders_synced_at, orders_loaded, order_events_loaded,
-    orders_expected, orders_complete
-)
-VALUES (
-    $backtest_id, $project_id, now(), $orders_loaded, $order_events_loaded,
-    $orders_expected, $orders_complete
-)
+INSERT INTO backtest_sync BY NAME
+SELECT *, now() AS orders_synced_at FROM staged_loads
 ON CONFLICT (backtest_id) DO UPDATE SET
     orders_synced_at = excluded.orders_synced_at,
     orders_loaded = excluded.orders_loaded,

@@ -32,8 +32,7 @@ def make_orders(count: int, price: float = 10.0) -> list[dict]:
 
 
 def replace(conn: duckdb.DuckDBPyConnection, orders: list[dict], events: list[dict]) -> None:
-    warehouse.replace_backtest_orders(
-        conn,
+    load = warehouse.BacktestLoad(
         7,
         BACKTEST,
         orders_to_arrow(7, BACKTEST, orders),
@@ -41,6 +40,7 @@ def replace(conn: duckdb.DuckDBPyConnection, orders: list[dict], events: list[di
         orders_expected=len(orders),
         orders_complete=True,
     )
+    warehouse.replace_backtest_orders(conn, [load])
 
 
 def snapshot(conn: duckdb.DuckDBPyConnection) -> tuple[list, list, list]:
@@ -105,3 +105,40 @@ def test_columns_added_to_the_schema_are_added_to_old_warehouses(tmp_path: Path)
         old.execute("CREATE TABLE orders (project_id BIGINT, backtest_id VARCHAR, order_id BIGINT)")
     with warehouse.connect(path) as conn:
         assert conn.table("orders").columns == ORDERS.column_names
+
+
+def load_of(backtest_id: str, orders: list[dict]) -> warehouse.BacktestLoad:
+    return warehouse.BacktestLoad(
+        7,
+        backtest_id,
+        orders_to_arrow(7, backtest_id, orders),
+        order_events_to_arrow(7, backtest_id, orders),
+        orders_expected=None,
+        orders_complete=True,
+    )
+
+
+def test_backtests_loaded_together_commit_together(conn):
+    broken = make_orders(2)
+    broken[1]["id"] = 1  # duplicate order key: the orders insert fails
+    with pytest.raises(duckdb.ConstraintException):
+        warehouse.replace_backtest_orders(
+            conn, [load_of("a" * 32, make_orders(3)), load_of("b" * 32, broken)]
+        )
+    assert snapshot(conn) == ([], [], [])
+
+
+def test_a_bad_backtest_in_a_batch_does_not_keep_the_others_out(conn):
+    from pipelines.sync import _BatchedLoader
+
+    broken = make_orders(2)
+    broken[1]["id"] = 1
+    loader = _BatchedLoader(conn, batch_orders=1_000)
+    loader.add(load_of("a" * 32, make_orders(3)))
+    loader.add(load_of("b" * 32, broken))
+    loader.add(load_of("c" * 32, make_orders(4)))
+    loader.flush()
+    assert set(loader.failures) == {"b" * 32}
+    loaded = conn.execute("SELECT backtest_id, count(*) FROM orders GROUP BY 1 ORDER BY 1")
+    assert loaded.fetchall() == [("a" * 32, 3), ("c" * 32, 4)]
+    assert loader.orders_loaded == 7

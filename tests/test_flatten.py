@@ -253,3 +253,14 @@ def test_projects_keep_polymorphic_parameters_as_json():
         '{"fast":10}',
     ]
     assert table.column("language").to_pylist() == [None, None]
+
+
+def test_nan_infinite_and_text_numbers_become_null_or_parsed():
+    orders = [
+        {"id": 1, "price": float("nan"), "quantity": float("inf"), "value": 5},
+        {"id": 2, "price": "12.5", "quantity": None, "value": 6.5},
+    ]
+    table = orders_to_arrow(101, BACKTEST_ID, orders)
+    assert table.column("price").to_pylist() == [None, 12.5]  # text falls back to parsing
+    assert table.column("quantity").to_pylist() == [None, None]
+    assert table.column("value").to_pylist() == [5.0, 6.5]

@@ -161,6 +161,10 @@ class QuantConnectClient:
         self.retries: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._session = requests.Session()
+        # Requests would read ~/.netrc on every call (the auth is our own header); proxies
+        # from the environment are still honoured.
+        self._session.proxies = requests.utils.get_environ_proxies(self.base_url)
+        self._session.trust_env = False
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(4, max_concurrency))
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)

@@ -170,7 +170,9 @@ def sync_backtest_statistics(
     """Load the statistics of finished backtests that do not have final statistics yet."""
     meter, report = _RequestMeter(client), SyncReport()
     pending = warehouse.backtests_needing_statistics(conn)
-    loaded = not_ready = 0
+    not_ready = 0
+    final: list[tuple[int, str]] = []
+    tables: list[pa.Table] = []
     failures: dict[str, Exception] = {}
 
     def read(key: tuple[int, str]) -> dict[str, Any]:
@@ -185,20 +187,21 @@ def sync_backtest_statistics(
         if not has_final_statistics(backtest):
             not_ready += 1  # statistics lag `completed` (reference §9.2): try next run
             continue
-        table = statistics_to_arrow(project_id, backtest_id, backtest.get("statistics"))
-        warehouse.replace_backtest_statistics(conn, project_id, backtest_id, table)
-        loaded += 1
+        tables.append(statistics_to_arrow(project_id, backtest_id, backtest.get("statistics")))
+        final.append((project_id, backtest_id))
+    if final:
+        warehouse.replace_backtest_statistics(conn, final, pa.concat_tables(tables))
     meter.fill(report)
     report.counters.update(
         backtests_read=len(pending),
-        backtests_loaded=loaded,
+        backtests_loaded=len(final),
         backtests_not_ready=not_ready,
         backtests_failed=len(failures),
     )
     report.row_counts["backtest_statistics"] = warehouse.table_row_counts(conn)[
         "backtest_statistics"
     ]
-    log.info("Loaded statistics of %d backtests (%d not final yet)", loaded, not_ready)
+    log.info("Loaded statistics of %d backtests (%d not final yet)", len(final), not_ready)
     if failures:
         raise SyncError("backtest_statistics", failures, report)
     return report

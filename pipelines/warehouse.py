@@ -95,14 +95,22 @@ def upsert_backtests(conn: Connection, backtests: pa.Table) -> None:
 
 
 def replace_backtest_statistics(
-    conn: Connection, project_id: int, backtest_id: str, statistics: pa.Table
+    conn: Connection, backtests: Sequence[tuple[int, str]], statistics: pa.Table
 ) -> None:
-    """Replace one backtest's statistics and mark them synced, in one transaction."""
-    keys = {"backtest_id": backtest_id}
-    with staged(conn, staged=statistics), transaction(conn):
-        conn.execute(query("delete_backtest_statistics"), keys)
+    """Replace the statistics of `backtests` (project_id, backtest_id) and mark them synced.
+
+    One transaction for all of them: a backtest with an empty statistics map is marked too.
+    """
+    keys = pa.table(
+        {
+            "project_id": pa.array([project_id for project_id, _ in backtests], pa.int64()),
+            "backtest_id": pa.array([backtest_id for _, backtest_id in backtests], pa.string()),
+        }
+    )
+    with staged(conn, staged=statistics, staged_backtests=keys), transaction(conn):
+        conn.execute(query("delete_backtest_statistics"))
         conn.execute(query("insert_backtest_statistics"))
-        conn.execute(query("mark_statistics_synced"), {**keys, "project_id": project_id})
+        conn.execute(query("mark_statistics_synced"))
 
 
 @dataclass(frozen=True)

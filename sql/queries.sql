@@ -1,5 +1,6 @@
 -- Named statements used by pipelines/warehouse.py. Each starts with a `-- name:` line.
--- Staged Arrow tables are registered as `staged`, `staged_events` and `staged_loads`.
+-- Staged Arrow tables are registered as `staged`, `staged_events`, `staged_loads` and
+-- `staged_backtests`.
 
 -- name: upsert_projects
 INSERT OR REPLACE INTO projects BY NAME SELECT * FROM staged;
@@ -8,14 +9,16 @@ INSERT OR REPLACE INTO projects BY NAME SELECT * FROM staged;
 INSERT OR REPLACE INTO backtests BY NAME SELECT * FROM staged;
 
 -- name: delete_backtest_statistics
-DELETE FROM backtest_statistics WHERE backtest_id = $backtest_id;
+-- `staged_backtests` lists the backtests whose statistics are being replaced.
+DELETE FROM backtest_statistics
+WHERE backtest_id IN (SELECT backtest_id FROM staged_backtests);
 
 -- name: insert_backtest_statistics
 INSERT INTO backtest_statistics BY NAME SELECT * FROM staged;
 
 -- name: mark_statistics_synced
-INSERT INTO backtest_sync (backtest_id, project_id, statistics_synced_at)
-VALUES ($backtest_id, $project_id, now())
+INSERT INTO backtest_sync BY NAME
+SELECT backtest_id, project_id, now() AS statistics_synced_at FROM staged_backtests
 ON CONFLICT (backtest_id) DO UPDATE SET statistics_synced_at = excluded.statistics_synced_at;
 
 -- name: delete_loaded_orders

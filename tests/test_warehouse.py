@@ -91,8 +91,8 @@ def test_a_failure_halfway_keeps_the_previous_rows_and_lands_nothing(conn):
 
 def test_statistics_replace_and_mark_synced(conn):
     stats = statistics_to_arrow(7, BACKTEST, {"Total Orders": "3", "Net Profit": "1.5%"})
-    warehouse.replace_backtest_statistics(conn, 7, BACKTEST, stats)
-    warehouse.replace_backtest_statistics(conn, 7, BACKTEST, stats)
+    warehouse.replace_backtest_statistics(conn, [(7, BACKTEST)], stats)
+    warehouse.replace_backtest_statistics(conn, [(7, BACKTEST)], stats)
     rows = conn.execute("SELECT statistic, value FROM backtest_statistics ORDER BY 1").fetchall()
     assert rows == [("Net Profit", 1.5), ("Total Orders", 3.0)]
     synced = conn.execute("SELECT statistics_synced_at IS NOT NULL FROM backtest_sync").fetchall()

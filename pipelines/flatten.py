@@ -156,21 +156,40 @@ def statistics_to_arrow(project_id: int, backtest_id: str, statistics: Any) -> p
     )
 
 
-def orders_to_arrow(project_id: int, backtest_id: str, orders: Sequence[Record]) -> pa.Table:
-    """The `orders` rows of one backtest from `backtests/orders/read`'s order objects."""
+def orders_to_arrow(
+    project_id: int | list[int], backtest_id: str | list[str], orders: Sequence[Record]
+) -> pa.Table:
+    """The `orders` rows from `backtests/orders/read`'s order objects.
+
+    `project_id` and `backtest_id` are one value for every order, or a list with one per
+    order, so that the orders of several backtests convert in one call.
+    """
     return records_to_arrow(ORDERS, orders, {"project_id": project_id, "backtest_id": backtest_id})
 
 
-def order_events_to_arrow(project_id: int, backtest_id: str, orders: Sequence[Record]) -> pa.Table:
-    """The `order_events` rows of one backtest: every order's nested `events`, keyed by order."""
+def order_events_to_arrow(
+    project_id: int | list[int], backtest_id: str | list[str], orders: Sequence[Record]
+) -> pa.Table:
+    """The `order_events` rows: every order's nested `events`, keyed by their order.
+
+    `project_id` and `backtest_id` are as for `orders_to_arrow`.
+    """
     events: list[Record] = []
-    order_ids: list[Any] = []
-    for order in orders:
+    per_event: dict[str, list[Any]] = {"order_id": []}
+    per_order = {
+        name: value
+        for name, value in (("project_id", project_id), ("backtest_id", backtest_id))
+        if isinstance(value, list)
+    }
+    for name in per_order:
+        per_event[name] = []
+    for index, order in enumerate(orders):
         order_events = order.get("events") or []
+        if not order_events:
+            continue
         events.extend(order_events)
-        order_ids.extend([order.get("id")] * len(order_events))
-    return records_to_arrow(
-        ORDER_EVENTS,
-        events,
-        {"project_id": project_id, "backtest_id": backtest_id, "order_id": order_ids},
-    )
+        per_event["order_id"].extend([order.get("id")] * len(order_events))
+        for name, values in per_order.items():
+            per_event[name].extend([values[index]] * len(order_events))
+    supplied = {"project_id": project_id, "backtest_id": backtest_id, **per_event}
+    return records_to_arrow(ORDER_EVENTS, events, supplied)

@@ -27,6 +27,7 @@ from pipelines.flatten import (
     projects_to_arrow,
     statistics_to_arrow,
 )
+from pipelines.paging import BacktestOrders
 from pipelines.quantconnect import QuantConnectAuthError, QuantConnectClient
 from pipelines.schema import BACKTESTS
 
@@ -208,26 +209,31 @@ def sync_backtest_statistics(
 
 
 class _BatchedLoader:
-    """Buffers whole backtests and loads them together once `batch_orders` orders are waiting.
+    """Buffers whole backtests, then flattens and loads them together once `batch_orders`
+    orders are waiting.
 
-    Each flush is one transaction, so no backtest is ever half loaded. If a flush fails, its
-    backtests are loaded one by one, so one bad backtest cannot keep the others out.
+    One Arrow conversion per batch instead of one per backtest, and one transaction per
+    batch, so no backtest is ever half loaded. If a batch fails to load, its backtests are
+    loaded one by one, so one bad backtest cannot keep the others out.
     """
 
     def __init__(self, conn: warehouse.Connection, batch_orders: int) -> None:
         self.conn = conn
         self.batch_orders = batch_orders
-        self.buffer: list[warehouse.BacktestLoad] = []
+        self.buffer: list[tuple[BacktestOrders, bool]] = []
+        self.buffered_orders = 0
         self.failures: dict[str, Exception] = {}
         self.orders_loaded = self.events_loaded = 0
 
-    def add(self, load: warehouse.BacktestLoad) -> None:
-        self.buffer.append(load)
-        if sum(item.orders.num_rows for item in self.buffer) >= self.batch_orders:
+    def add(self, fetched: BacktestOrders, complete: bool) -> None:
+        self.buffer.append((fetched, complete))
+        self.buffered_orders += len(fetched.orders)
+        if self.buffered_orders >= self.batch_orders:
             self.flush()
 
     def flush(self) -> None:
-        loads, self.buffer = self.buffer, []
+        batch, self.buffer, self.buffered_orders = self.buffer, [], 0
+        loads = _flatten_batch(batch)
         try:
             warehouse.replace_backtest_orders(self.conn, loads)
             loaded = loads
@@ -241,6 +247,33 @@ class _BatchedLoader:
                     self.failures[load.backtest_id] = error
         self.orders_loaded += sum(load.orders.num_rows for load in loaded)
         self.events_loaded += sum(load.order_events.num_rows for load in loaded)
+
+
+def _flatten_batch(batch: list[tuple[BacktestOrders, bool]]) -> list[warehouse.BacktestLoad]:
+    """Flatten the orders of several backtests in one call, then slice them per backtest."""
+    orders = [order for fetched, _ in batch for order in fetched.orders]
+    project_ids = [fetched.project_id for fetched, _ in batch for _ in fetched.orders]
+    backtest_ids = [fetched.backtest_id for fetched, _ in batch for _ in fetched.orders]
+    orders_table = orders_to_arrow(project_ids, backtest_ids, orders)
+    events_table = order_events_to_arrow(project_ids, backtest_ids, orders)
+    loads = []
+    order_offset = event_offset = 0
+    for fetched, complete in batch:
+        order_count = len(fetched.orders)
+        event_count = sum(len(order.get("events") or []) for order in fetched.orders)
+        loads.append(
+            warehouse.BacktestLoad(
+                fetched.project_id,
+                fetched.backtest_id,
+                orders_table.slice(order_offset, order_count),
+                events_table.slice(event_offset, event_count),
+                orders_expected=fetched.expected_total,
+                orders_complete=complete,
+            )
+        )
+        order_offset += order_count
+        event_offset += event_count
+    return loads
 
 
 def sync_orders(
@@ -278,16 +311,7 @@ def sync_orders(
             report.warnings.append(
                 f"backtest {item.backtest_id}: {mismatch}; fetched again next run"
             )
-        loader.add(
-            warehouse.BacktestLoad(
-                item.project_id,
-                item.backtest_id,
-                orders_to_arrow(item.project_id, item.backtest_id, fetched.orders),
-                order_events_to_arrow(item.project_id, item.backtest_id, fetched.orders),
-                orders_expected=item.expected_total,
-                orders_complete=mismatch is None,
-            )
-        )
+        loader.add(fetched, complete=mismatch is None)
         orders_fetched += len(fetched.orders)
         duplicates += fetched.duplicates
         now = time.monotonic()

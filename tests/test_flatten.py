@@ -264,3 +264,18 @@ def test_nan_infinite_and_text_numbers_become_null_or_parsed():
     assert table.column("price").to_pylist() == [None, 12.5]  # text falls back to parsing
     assert table.column("quantity").to_pylist() == [None, None]
     assert table.column("value").to_pylist() == [5.0, 6.5]
+
+
+def test_orders_of_several_backtests_flatten_in_one_call_keyed_per_order():
+    other = {**MARKET_ORDER, "id": 9, "events": [{"orderEventId": 1, "status": "filled"}]}
+    orders = [MARKET_ORDER, COMBO_LEG, other]
+    table = orders_to_arrow([1, 1, 2], ["a", "a", "b"], orders)
+    assert table.column("backtest_id").to_pylist() == ["a", "a", "b"]
+    events = order_events_to_arrow([1, 1, 2], ["a", "a", "b"], orders)
+    assert events.select(
+        ["project_id", "backtest_id", "order_id", "order_event_id"]
+    ).to_pylist() == [
+        {"project_id": 1, "backtest_id": "a", "order_id": 1, "order_event_id": 1},
+        {"project_id": 1, "backtest_id": "a", "order_id": 1, "order_event_id": 2},
+        {"project_id": 2, "backtest_id": "b", "order_id": 9, "order_event_id": 1},
+    ]

@@ -129,14 +129,18 @@ def test_backtests_loaded_together_commit_together(conn):
 
 
 def test_a_bad_backtest_in_a_batch_does_not_keep_the_others_out(conn):
+    from pipelines.paging import BacktestOrders
     from pipelines.sync import _BatchedLoader
 
+    def fetched(backtest_id: str, orders: list[dict]) -> BacktestOrders:
+        return BacktestOrders(7, backtest_id, orders, 1, 0, None, None)
+
     broken = make_orders(2)
-    broken[1]["id"] = 1
+    broken[1]["events"][1]["orderEventId"] = 1  # duplicate event key: its insert fails
     loader = _BatchedLoader(conn, batch_orders=1_000)
-    loader.add(load_of("a" * 32, make_orders(3)))
-    loader.add(load_of("b" * 32, broken))
-    loader.add(load_of("c" * 32, make_orders(4)))
+    loader.add(fetched("a" * 32, make_orders(3)), complete=True)
+    loader.add(fetched("b" * 32, broken), complete=True)
+    loader.add(fetched("c" * 32, make_orders(4)), complete=True)
     loader.flush()
     assert set(loader.failures) == {"b" * 32}
     loaded = conn.execute("SELECT backtest_id, count(*) FROM orders GROUP BY 1 ORDER BY 1")

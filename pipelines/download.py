@@ -20,12 +20,16 @@ Outcome = tuple[PendingBacktest, BacktestOrders | None, Exception | None]
 
 
 def download_orders(
-    client: QuantConnectClient, backtests: list[PendingBacktest], max_workers: int
+    client: QuantConnectClient,
+    backtests: list[PendingBacktest],
+    max_workers: int,
+    max_open_backtests: int | None = None,
 ) -> Iterator[Outcome]:
     """Yield (backtest, its orders, None) or (backtest, None, error) as each backtest ends.
 
-    At most `2 * max_workers` backtests are open at once, so downloaded pages never pile up
-    far ahead of the caller. An auth error stops everything: every request would fail alike.
+    At most `max_open_backtests` (default: `max_workers`) backtests are open at once, so
+    downloaded pages never pile up far ahead of the caller. An auth error stops everything:
+    every request would fail alike.
     """
     waiting = iter(backtests)
     open_backtests: dict[str, tuple[PendingBacktest, BacktestPager]] = {}
@@ -45,7 +49,7 @@ def download_orders(
                 in_flight[future] = (item.backtest_id, start)
 
         def open_more() -> None:
-            while len(open_backtests) < 2 * max_workers:
+            while len(open_backtests) < (max_open_backtests or max_workers):
                 item = next(waiting, None)
                 if item is None:
                     return

@@ -24,8 +24,13 @@ def download_orders(
     backtests: list[PendingBacktest],
     max_workers: int,
     max_open_backtests: int | None = None,
+    part_orders: int = 10_000,
 ) -> Iterator[Outcome]:
     """Yield (backtest, its orders, None) or (backtest, None, error) as each backtest ends.
+
+    A backtest with more than `part_orders` orders is handed over in parts as its pages
+    arrive (`BacktestOrders.final` is False on all but the last), so it never sits in memory
+    whole.
 
     At most `max_open_backtests` (default: `max_workers`) backtests are open at once, so
     downloaded pages never pile up far ahead of the caller. An auth error stops everything:
@@ -77,6 +82,8 @@ def download_orders(
                     if pager.done:
                         del open_backtests[backtest_id]
                         yield item, BacktestOrders.from_pager(pager), None
+                    elif part := pager.release_prefix(part_orders):
+                        yield item, BacktestOrders.from_pager(pager, part), None
                 open_more()
         finally:
             for future in in_flight:

@@ -32,8 +32,13 @@ class BacktestPager:
     backtest_id: str
     expected_total: int | None = None  # the "Total Orders" statistic
     reported_total: int | None = None  # `length`, once it proved to be the total
-    pages: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    pages: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # not yet handed over
+    sizes: dict[int, int] = field(default_factory=dict)  # orders served per window received
     requested: set[int] = field(default_factory=set)
+    seen: set[Any] = field(default_factory=set)  # order ids handed over, for deduplication
+    handed_over: int = 0  # orders already handed over by `release_prefix`
+    duplicates: int = 0
+    _next_release: int = 0
 
     def first_windows(self) -> list[int]:
         """The starts of the windows to ask for before any page has arrived."""
@@ -52,6 +57,7 @@ class BacktestPager:
                 f"`orders` is a {type(orders).__name__}, not a list",
             )
         self.pages[start] = orders
+        self.sizes[start] = len(orders)
         length = reply.get("length")
         if isinstance(length, int) and length > len(orders):
             self.reported_total = max(length, self.reported_total or 0)
@@ -67,33 +73,47 @@ class BacktestPager:
         """True once every page needed has arrived."""
         end = self._end_seen()
         if end is None:
-            if self.reported_total is None or not self.pages:
+            if self.reported_total is None or not self.sizes:
                 return False
             end = max(self.requested) + ORDERS_WINDOW
             if end < self.reported_total:
                 return False
-        return all(start in self.pages for start in self.requested if start < end)
+        return all(start in self.sizes for start in self.requested if start < end)
 
-    def orders(self) -> tuple[list[dict[str, Any]], int]:
-        """The orders in window order, deduplicated on the order id, and the duplicates dropped."""
+    def release_prefix(self, min_orders: int) -> list[dict[str, Any]]:
+        """Hand over the orders of the received windows at the front, once there are at least
+        `min_orders` of them, so a very large backtest need not sit in memory whole."""
+        starts = []
+        start = self._next_release
+        while start in self.pages and self._end_seen() != start:
+            starts.append(start)
+            start += ORDERS_WINDOW
+        if sum(self.sizes[s] for s in starts) < min_orders:
+            return []
+        self._next_release = start
+        return self._take(starts)
+
+    def orders(self) -> list[dict[str, Any]]:
+        """The orders not handed over yet, in window order, deduplicated on the order id."""
         end = self._end_seen()
-        seen: set[Any] = set()
+        return self._take([s for s in sorted(self.pages) if end is None or s <= end])
+
+    def _take(self, starts: list[int]) -> list[dict[str, Any]]:
         orders: list[dict[str, Any]] = []
-        for start in sorted(self.pages):
-            if end is not None and start > end:
-                break
-            for order in self.pages[start]:
+        for start in starts:
+            for order in self.pages.pop(start):
                 order_id = order.get("id") if isinstance(order, dict) else None
-                if order_id is not None and order_id in seen:
+                if order_id is not None and order_id in self.seen:
+                    self.duplicates += 1
                     continue
-                seen.add(order_id)
+                self.seen.add(order_id)
                 orders.append(order)
-        duplicates = sum(len(page) for page in self.pages.values()) - len(orders)
-        return orders, duplicates
+        self.handed_over += len(orders)
+        return orders
 
     def _end_seen(self) -> int | None:
         """The start of the first short (or empty) page received, where the orders end."""
-        short = [start for start, page in self.pages.items() if len(page) < ORDERS_WINDOW]
+        short = [start for start, size in self.sizes.items() if size < ORDERS_WINDOW]
         return min(short) if short else None
 
     def _request(self, starts: Any) -> list[int]:
@@ -113,25 +133,34 @@ class BacktestOrders:
     duplicates: int
     reported_total: int | None
     expected_total: int | None
+    final: bool = True  # False for a part handed over before the backtest's last page
+    earlier_orders: int = 0  # orders of the parts handed over before this one
 
     @classmethod
-    def from_pager(cls, pager: BacktestPager) -> BacktestOrders:
-        """Collect a finished pager's orders."""
-        orders, duplicates = pager.orders()
+    def from_pager(
+        cls, pager: BacktestPager, part: list[dict[str, Any]] | None = None
+    ) -> BacktestOrders:
+        """The orders of a finished pager not handed over yet; or, given `part` (what
+        `release_prefix` just returned), that part of a backtest still downloading."""
+        final = part is None
+        orders = pager.orders() if part is None else part
+        earlier = pager.handed_over - len(orders)
         return cls(
             pager.project_id,
             pager.backtest_id,
             orders,
-            len(pager.pages),
-            duplicates,
+            len(pager.sizes),
+            pager.duplicates,
             pager.reported_total,
             pager.expected_total,
+            final,
+            earlier,
         )
 
     @property
     def count_mismatch(self) -> str | None:
         """Why the fetched count disagrees with `length` or "Total Orders", or None."""
-        count = len(self.orders)
+        count = self.earlier_orders + len(self.orders)
         for name, total in (("length", self.reported_total), ("Total Orders", self.expected_total)):
             if total is not None and total != count:
                 return f"fetched {count} orders but {name} says {total}"

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import duckdb
@@ -214,7 +214,8 @@ class _BatchedLoader:
 
     One Arrow conversion per batch instead of one per backtest, and one transaction per
     batch, so no backtest is ever half loaded. If a batch fails to load, its backtests are
-    loaded one by one, so one bad backtest cannot keep the others out.
+    loaded one by one, so one bad backtest cannot keep the others out. The parts of a very
+    large backtest wait in the parts tables, and its last part loads it alone.
     """
 
     def __init__(self, conn: warehouse.Connection, batch_orders: int) -> None:
@@ -224,8 +225,25 @@ class _BatchedLoader:
         self.buffered_orders = 0
         self.failures: dict[str, Exception] = {}
         self.orders_loaded = self.events_loaded = 0
+        self.parked: dict[str, tuple[int, int]] = {}  # backtest → orders, events in parts
+
+    def add_part(self, part: BacktestOrders) -> None:
+        (load,) = _flatten_batch([(part, False)])
+        warehouse.append_part(self.conn, load.orders, load.order_events)
+        orders, events = self.parked.get(part.backtest_id, (0, 0))
+        self.parked[part.backtest_id] = (
+            orders + load.orders.num_rows,
+            events + load.order_events.num_rows,
+        )
 
     def add(self, fetched: BacktestOrders, complete: bool) -> None:
+        if fetched.backtest_id in self.parked:
+            (load,) = _flatten_batch([(fetched, complete)])
+            earlier_orders, earlier_events = self.parked.pop(fetched.backtest_id)
+            self._load(
+                [replace(load, earlier_orders=earlier_orders, earlier_events=earlier_events)]
+            )
+            return
         self.buffer.append((fetched, complete))
         self.buffered_orders += len(fetched.orders)
         if self.buffered_orders >= self.batch_orders:
@@ -233,7 +251,10 @@ class _BatchedLoader:
 
     def flush(self) -> None:
         batch, self.buffer, self.buffered_orders = self.buffer, [], 0
-        loads = _flatten_batch(batch)
+        if batch:
+            self._load(_flatten_batch(batch))
+
+    def _load(self, loads: list[warehouse.BacktestLoad]) -> None:
         try:
             warehouse.replace_backtest_orders(self.conn, loads)
             loaded = loads
@@ -245,8 +266,10 @@ class _BatchedLoader:
                     loaded.append(load)
                 except duckdb.Error as error:
                     self.failures[load.backtest_id] = error
-        self.orders_loaded += sum(load.orders.num_rows for load in loaded)
-        self.events_loaded += sum(load.order_events.num_rows for load in loaded)
+        self.orders_loaded += sum(load.earlier_orders + load.orders.num_rows for load in loaded)
+        self.events_loaded += sum(
+            load.earlier_events + load.order_events.num_rows for load in loaded
+        )
 
 
 def _flatten_batch(batch: list[tuple[BacktestOrders, bool]]) -> list[warehouse.BacktestLoad]:
@@ -300,31 +323,41 @@ def sync_orders(
     started = last_progress = time.monotonic()
 
     log.info("Fetching orders of %d backtests", len(pending))
-    for item, fetched, error in download_orders(client, pending, client.max_concurrency):
-        done += 1
-        if error is not None or fetched is None:
-            failures[item.backtest_id] = error or RuntimeError("no reply")
-            log.error("Backtest %s failed: %s", item.backtest_id, error)
-            continue
-        mismatch = fetched.count_mismatch
-        if mismatch:
-            report.warnings.append(
-                f"backtest {item.backtest_id}: {mismatch}; fetched again next run"
-            )
-        loader.add(fetched, complete=mismatch is None)
-        orders_fetched += len(fetched.orders)
-        duplicates += fetched.duplicates
-        now = time.monotonic()
-        if now - last_progress >= progress_every_seconds:
-            last_progress = now
-            log.info(
-                "Orders: %d/%d backtests, %d orders, %.0f orders/s",
-                done,
-                len(pending),
-                orders_fetched,
-                orders_fetched / (now - started),
-            )
-    loader.flush()
+    warehouse.create_parts_tables(conn)
+    try:
+        for item, fetched, error in download_orders(
+            client, pending, client.max_concurrency, part_orders=batch_orders
+        ):
+            if fetched is not None:
+                orders_fetched += len(fetched.orders)
+            if fetched is not None and not fetched.final:
+                loader.add_part(fetched)
+                continue
+            done += 1
+            if error is not None or fetched is None:
+                failures[item.backtest_id] = error or RuntimeError("no reply")
+                log.error("Backtest %s failed: %s", item.backtest_id, error)
+                continue
+            mismatch = fetched.count_mismatch
+            if mismatch:
+                report.warnings.append(
+                    f"backtest {item.backtest_id}: {mismatch}; fetched again next run"
+                )
+            loader.add(fetched, complete=mismatch is None)
+            duplicates += fetched.duplicates
+            now = time.monotonic()
+            if now - last_progress >= progress_every_seconds:
+                last_progress = now
+                log.info(
+                    "Orders: %d/%d backtests, %d orders, %.0f orders/s",
+                    done,
+                    len(pending),
+                    orders_fetched,
+                    orders_fetched / (now - started),
+                )
+        loader.flush()
+    finally:
+        warehouse.drop_parts_tables(conn)
     failures.update(loader.failures)
     meter.fill(report)
     reloaded = sum(item.reload for item in pending)

@@ -123,6 +123,26 @@ class BacktestLoad:
     order_events: pa.Table
     orders_expected: int | None
     orders_complete: bool
+    # Orders and events of earlier parts, waiting in the parts tables (`append_part`).
+    earlier_orders: int = 0
+    earlier_events: int = 0
+
+
+def create_parts_tables(conn: Connection) -> None:
+    """Make empty scratch tables for parts of very large backtests (see `append_part`)."""
+    conn.execute(query("create_parts_tables"))
+
+
+def append_part(conn: Connection, orders: pa.Table, order_events: pa.Table) -> None:
+    """Park part of a backtest still downloading; `replace_backtest_orders` moves it over."""
+    with staged(conn, staged=orders, staged_events=order_events):
+        conn.execute(query("append_orders_part"))
+        conn.execute(query("append_order_events_part"))
+
+
+def drop_parts_tables(conn: Connection) -> None:
+    """Drop the scratch tables, and any part of a backtest that failed."""
+    conn.execute(query("drop_parts_tables"))
 
 
 def replace_backtest_orders(conn: Connection, loads: Sequence[BacktestLoad]) -> None:
@@ -130,7 +150,8 @@ def replace_backtest_orders(conn: Connection, loads: Sequence[BacktestLoad]) -> 
 
     Every backtest of `loads` is replaced in the same transaction, so a backtest is never half
     loaded: if anything fails, each keeps exactly its previous rows. Loading several small
-    backtests together pays for one commit instead of one each.
+    backtests together pays for one commit instead of one each. The earlier parts of a very
+    large backtest move over from the parts tables in the same transaction.
     """
     if not loads:
         return
@@ -139,8 +160,8 @@ def replace_backtest_orders(conn: Connection, loads: Sequence[BacktestLoad]) -> 
             {
                 "backtest_id": load.backtest_id,
                 "project_id": load.project_id,
-                "orders_loaded": load.orders.num_rows,
-                "order_events_loaded": load.order_events.num_rows,
+                "orders_loaded": load.earlier_orders + load.orders.num_rows,
+                "order_events_loaded": load.earlier_events + load.order_events.num_rows,
                 "orders_expected": load.orders_expected,
                 "orders_complete": load.orders_complete,
             }
@@ -156,6 +177,11 @@ def replace_backtest_orders(conn: Connection, loads: Sequence[BacktestLoad]) -> 
     ):
         conn.execute(query("delete_loaded_order_events"))
         conn.execute(query("delete_loaded_orders"))
+        if any(load.earlier_orders for load in loads):
+            conn.execute(query("insert_loaded_orders_parts"))
+            conn.execute(query("insert_loaded_order_events_parts"))
+            conn.execute(query("discard_orders_parts"))
+            conn.execute(query("discard_order_events_parts"))
         conn.execute(query("insert_orders"))
         conn.execute(query("insert_order_events"))
         conn.execute(query("mark_orders_synced"))

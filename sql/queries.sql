@@ -34,6 +34,36 @@ INSERT INTO orders BY NAME SELECT * FROM staged;
 -- name: insert_order_events
 INSERT INTO order_events BY NAME SELECT * FROM staged_events;
 
+-- name: create_parts_tables
+-- Scratch tables for the parts of a very large backtest, kept on disk until its last part
+-- arrives. Made afresh by every sync, which also clears what a killed sync left behind.
+CREATE OR REPLACE TABLE orders_parts AS SELECT * FROM orders LIMIT 0;
+CREATE OR REPLACE TABLE order_events_parts AS SELECT * FROM order_events LIMIT 0;
+
+-- name: append_orders_part
+INSERT INTO orders_parts BY NAME SELECT * FROM staged;
+
+-- name: append_order_events_part
+INSERT INTO order_events_parts BY NAME SELECT * FROM staged_events;
+
+-- name: insert_loaded_orders_parts
+INSERT INTO orders BY NAME
+SELECT * FROM orders_parts WHERE backtest_id IN (SELECT backtest_id FROM staged_loads);
+
+-- name: insert_loaded_order_events_parts
+INSERT INTO order_events BY NAME
+SELECT * FROM order_events_parts WHERE backtest_id IN (SELECT backtest_id FROM staged_loads);
+
+-- name: discard_orders_parts
+DELETE FROM orders_parts WHERE backtest_id IN (SELECT backtest_id FROM staged_loads);
+
+-- name: discard_order_events_parts
+DELETE FROM order_events_parts WHERE backtest_id IN (SELECT backtest_id FROM staged_loads);
+
+-- name: drop_parts_tables
+DROP TABLE IF EXISTS orders_parts;
+DROP TABLE IF EXISTS order_events_parts;
+
 -- name: mark_orders_synced
 INSERT INTO backtest_sync BY NAME
 SELECT *, now() AS orders_synced_at FROM staged_loads

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.paging import ORDERS_WINDOW, BacktestPager, fetch_backtest_orders
+from pipelines.paging import ORDERS_WINDOW, BacktestOrders, BacktestPager, fetch_backtest_orders
 from pipelines.quantconnect import QuantConnectClient, QuantConnectError
 from pipelines.sandbox import SandboxServer
 
@@ -101,7 +101,7 @@ def test_a_known_total_asks_for_every_window_at_once_in_any_arrival_order():
     assert not pager.done
     assert pager.add_page(100, {"orders": orders(101, 200), "length": 250}) == []
     assert pager.done
-    assert [o["id"] for o in pager.orders()[0]] == list(range(1, 251))
+    assert [o["id"] for o in pager.orders()] == list(range(1, 251))
 
 
 def test_more_orders_than_total_orders_says_keeps_paging():
@@ -109,10 +109,28 @@ def test_more_orders_than_total_orders_says_keeps_paging():
     assert pager.first_windows() == [0]
     assert pager.add_page(0, {"orders": orders(1, 100)}) == [100]
     assert pager.add_page(100, {"orders": orders(101, 120)}) == []
-    assert pager.done and len(pager.orders()[0]) == 120
+    assert pager.done and len(pager.orders()) == 120
 
 
 def test_length_proven_on_the_first_page_opens_every_other_window():
     pager = BacktestPager(1, "b")
     assert pager.first_windows() == [0]
     assert pager.add_page(0, {"orders": orders(1, 100), "length": 420}) == [100, 200, 300, 400]
+
+
+def test_a_large_backtest_is_handed_over_in_parts_without_losing_or_repeating_orders():
+    pager = BacktestPager(1, "b", expected_total=450)
+    assert pager.first_windows() == [0, 100, 200, 300, 400]
+    pager.add_page(100, {"orders": orders(101, 200)})
+    assert pager.release_prefix(150) == []  # window 0 has not arrived
+    pager.add_page(0, {"orders": orders(1, 100)})
+    first = pager.release_prefix(150)
+    assert [o["id"] for o in first] == list(range(1, 201))
+    pager.add_page(400, {"orders": orders(401, 450)})
+    pager.add_page(200, {"orders": orders(200, 300)})  # order 200 again
+    pager.add_page(300, {"orders": orders(301, 400)})
+    assert pager.done
+    rest = BacktestOrders.from_pager(pager)
+    assert [o["id"] for o in rest.orders] == list(range(201, 451))
+    assert rest.earlier_orders == 200 and rest.duplicates == 1
+    assert rest.count_mismatch is None

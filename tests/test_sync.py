@@ -1,0 +1,88 @@
+"""The pure sync core against the sandbox: batches, parts of large backtests, containment."""
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines import warehouse
+from pipelines.quantconnect import QuantConnectClient
+from pipelines.sandbox import SandboxServer
+from pipelines.sync import (
+    SyncError,
+    sync_backtest_statistics,
+    sync_backtests,
+    sync_orders,
+    sync_projects,
+)
+
+TABLES = ("orders", "order_events", "backtest_sync")
+
+
+def sync_all(client: QuantConnectClient, path: Path, batch_orders: int) -> None:
+    with warehouse.connect(path) as conn:
+        sync_projects(client, conn)
+        sync_backtests(client, conn)
+        sync_backtest_statistics(client, conn)
+        sync_orders(client, conn, batch_orders=batch_orders)
+
+
+def contents(path: Path) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return {
+            "orders": conn.execute("SELECT * FROM orders ORDER BY ALL").fetchall(),
+            "order_events": conn.execute("SELECT * FROM order_events ORDER BY ALL").fetchall(),
+            "backtest_sync": conn.execute(
+                "SELECT backtest_id, orders_loaded, order_events_loaded, orders_complete "
+                "FROM backtest_sync ORDER BY ALL"
+            ).fetchall(),
+            "tables": conn.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall(),
+        }
+
+
+def test_large_backtests_loaded_in_parts_equal_a_load_in_one_piece(
+    client: QuantConnectClient, tmp_path: Path
+):
+    whole, in_parts = tmp_path / "whole.duckdb", tmp_path / "parts.duckdb"
+    sync_all(client, whole, batch_orders=100_000)
+    sync_all(client, in_parts, batch_orders=150)  # most backtests arrive in several parts
+    assert contents(in_parts) == contents(whole)
+    assert ("orders_parts",) not in contents(in_parts)["tables"]
+
+
+def test_a_backtest_failing_after_some_parts_landed_keeps_nothing_of_them(
+    sandbox: SandboxServer, client: QuantConnectClient, tmp_path: Path
+):
+    path = tmp_path / "w.duckdb"
+    account = sandbox.account
+    totals = {
+        b["backtestId"]: account.total_orders(b["backtestId"])
+        for p in account.projects()
+        for b in account.backtests(p["projectId"])
+        if b["status"] == "Completed."
+    }
+    broken = max(totals, key=totals.get)
+    assert totals[broken] > 200
+    last_window = (totals[broken] - 1) // 100 * 100
+    sandbox.set_faults(
+        [
+            {
+                "kind": "500",
+                "endpoint": "backtests/orders/read",
+                "match": {"backtestId": broken, "start": last_window},
+            }
+        ]
+    )
+    with pytest.raises(SyncError, match=broken):
+        sync_all(client, path, batch_orders=100)
+    with duckdb.connect(str(path), read_only=True) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM orders WHERE backtest_id = ?", [broken]
+        ).fetchone() == (0,)
+        assert conn.execute(
+            "SELECT count(*) FROM order_events WHERE backtest_id = ?", [broken]
+        ).fetchone() == (0,)
+        tables = {
+            row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        }
+    assert "orders_parts" not in tables

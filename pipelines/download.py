@@ -24,7 +24,7 @@ def download_orders(
     backtests: list[PendingBacktest],
     max_workers: int,
     max_open_backtests: int | None = None,
-    part_orders: int = 10_000,
+    part_orders: int = 5_000,
 ) -> Iterator[Outcome]:
     """Yield (backtest, its orders, None) or (backtest, None, error) as each backtest ends.
 

@@ -303,7 +303,7 @@ def sync_orders(
     client: QuantConnectClient,
     conn: warehouse.Connection,
     log: logging.Logger = _log,
-    batch_orders: int = 10_000,
+    batch_orders: int = 5_000,
     progress_every_seconds: float = 5.0,
 ) -> SyncReport:
     """Load the orders and order events of finished backtests that do not have them yet.

@@ -36,12 +36,21 @@ def query(name: str) -> str:
     return named_queries("queries.sql")[name]
 
 
-def connect(path: str | Path, read_only: bool = False) -> Connection:
-    """Open the warehouse file, creating its folder (and, unless read-only, its tables)."""
+DEFAULT_MEMORY_LIMIT = "256MB"
+
+
+def connect(
+    path: str | Path, read_only: bool = False, memory_limit: str = DEFAULT_MEMORY_LIMIT
+) -> Connection:
+    """Open the warehouse file, creating its folder (and, unless read-only, its tables).
+
+    DuckDB's buffer pool may otherwise grow to most of the machine's memory while a sync
+    writes; past `memory_limit` it evicts written blocks to the file instead.
+    """
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    conn = duckdb.connect(str(path), read_only=read_only)
+    conn = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit})
     if not read_only:
         ensure_schema(conn)
     return conn

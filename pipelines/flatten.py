@@ -9,6 +9,7 @@ column falls back to parsing value by value. A key the API omits becomes NULL.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -81,7 +82,10 @@ class _RawValues:
         found = self._levels.get(path)
         if found is None:
             parents, key = self.get(path[:-1]), path[-1]
-            found = [p.get(key) if isinstance(p, dict) else None for p in parents]
+            try:
+                found = list(map(dict.get, parents, repeat(key)))  # a C loop: all are dicts
+            except TypeError:
+                found = [p.get(key) if isinstance(p, dict) else None for p in parents]
             self._levels[path] = found
         return found
 

@@ -1,0 +1,103 @@
+"""Time each stage of the pipeline on order pages already fetched: decode, flatten, load.
+
+`python -m benchmarks.stages --dataset medium --runs 3` serialises every finished backtest's
+pages as the sandbox serves them, then times, per run and in one process:
+
+- decode: msgspec on every page (the parse floor: nothing can load faster than this);
+- flatten + load: the pipeline's own batching (`_flatten_batch` over `batch_orders` orders)
+  and `replace_backtest_orders` into a fresh DuckDB file.
+
+It prints the medians and the ratio that docs/benchmarks.md quotes: flatten+load speed as a
+share of the parse floor's speed (time of decode / time of flatten+load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from pipelines import warehouse
+from pipelines.paging import ORDERS_WINDOW, BacktestOrders
+from pipelines.sandbox import SIZES, SandboxAccount
+from pipelines.sync import _flatten_batch
+
+
+def served_pages(dataset: str, seed: int = 7) -> list[tuple[int, str, bytes]]:
+    """(project_id, backtest_id, page body) of every window of every finished backtest."""
+    account = SandboxAccount(SIZES[dataset], seed=seed)
+    pages = []
+    for project in account.projects():
+        for backtest in account.backtests(project["projectId"]):
+            if backtest["status"] not in ("Completed.", "Runtime Error"):
+                continue
+            backtest_id = backtest["backtestId"]
+            total = account.total_orders(backtest_id)
+            for start in range(0, max(total, 1), ORDERS_WINDOW):
+                parts, length = account.order_page(backtest_id, start, start + ORDERS_WINDOW)
+                body = b'{"orders":[' + b",".join(parts) + b'],"length":%d,"success":true}' % length
+                pages.append((project["projectId"], backtest_id, body))
+    return pages
+
+
+def decode_all(pages: list[tuple[int, str, bytes]]) -> list[tuple[int, str, Any]]:
+    """The parse floor: decode every page."""
+    return [
+        (project_id, backtest_id, msgspec.json.decode(body))
+        for project_id, backtest_id, body in pages
+    ]
+
+
+def flatten_and_load(decoded: list[tuple[int, str, Any]], path: Path, batch_orders: int) -> None:
+    """Group pages per backtest, flatten in batches and load, as `sync_orders` does."""
+    backtests: dict[str, BacktestOrders] = {}
+    for project_id, backtest_id, reply in decoded:
+        fetched = backtests.setdefault(
+            backtest_id, BacktestOrders(project_id, backtest_id, [], 0, 0, None, None)
+        )
+        fetched.orders.extend(reply["orders"])
+    with warehouse.connect(path) as conn:
+        batch: list[tuple[BacktestOrders, bool]] = []
+        buffered = 0
+        for fetched in backtests.values():
+            batch.append((fetched, True))
+            buffered += len(fetched.orders)
+            if buffered >= batch_orders:
+                warehouse.replace_backtest_orders(conn, _flatten_batch(batch))
+                batch, buffered = [], 0
+        warehouse.replace_backtest_orders(conn, _flatten_batch(batch))
+
+
+def main() -> None:
+    """Run the stage timings and print the medians."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="small", choices=sorted(SIZES))
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--batch-orders", type=int, default=5_000)
+    args = parser.parse_args()
+    pages = served_pages(args.dataset)
+    orders = sum(len(msgspec.json.decode(body)["orders"]) for _, _, body in pages)
+    decode_times, load_times = [], []
+    for run in range(args.runs):
+        started = time.perf_counter()
+        decoded = decode_all(pages)
+        decode_times.append(time.perf_counter() - started)
+        with tempfile.TemporaryDirectory() as folder:
+            started = time.perf_counter()
+            flatten_and_load(decoded, Path(folder) / f"run{run}.duckdb", args.batch_orders)
+            load_times.append(time.perf_counter() - started)
+        del decoded
+    decode, load = statistics.median(decode_times), statistics.median(load_times)
+    print(f"{args.dataset}: {len(pages)} pages, {orders} orders, median of {args.runs} runs")
+    print(f"decode (parse floor): {decode:.2f} s  {orders / decode:,.0f} orders/s")
+    print(f"flatten + load:       {load:.2f} s  {orders / load:,.0f} orders/s")
+    print(f"flatten+load speed / parse floor speed: {decode / load:.0%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format sandbox dev clean
+.PHONY: install demo test lint format sandbox dev bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -33,6 +33,11 @@ sandbox: $(STAMP)
 
 dev: $(STAMP)
 	DAGSTER_HOME=$(CURDIR)/dagster_home $(BIN)/dagster dev
+
+# This pipeline against the download and parse floors, a naive script and dlt (benchmarks/).
+BENCH_ARGS ?= --datasets small,medium --runs 3
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache

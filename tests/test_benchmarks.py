@@ -1,0 +1,47 @@
+"""The benchmark suite's smoke run: every contender once on a tiny dataset. No timing asserted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.child import CONTENDERS
+from benchmarks.harness import run_dataset, run_order, validate_contenders
+from benchmarks.report import COLUMNS, markdown, summarize, write_json
+
+
+def test_runs_alternate_and_keep_the_resync_after_the_full_sync() -> None:
+    names = ["pipeline", "resync", "naive", "dlt_default"]
+    assert run_order(names, 0) == names
+    assert run_order(names, 1) == ["dlt_default", "naive", "pipeline", "resync"]
+
+
+def test_unknown_contenders_are_rejected() -> None:
+    assert validate_contenders(["all"]) == list(CONTENDERS)
+    with pytest.raises(ValueError, match="unknown contenders"):
+        validate_contenders(["pipeline", "airbyte"])
+
+
+@pytest.mark.timeout(90)
+def test_every_contender_completes_and_loads_the_pipelines_rows(tmp_path: Path) -> None:
+    result = run_dataset("tiny", list(CONTENDERS), 1, 4, tmp_path / "work", log=lambda _: None)
+    rows = summarize(result)
+
+    assert [row.contender for row in rows] == list(CONTENDERS)
+    assert result.reference_counts["orders"] > 100
+    failed = {m.contender: m.failure for m in result.measurements if not m.ok}
+    assert failed == {}
+    resync = next(row for row in rows if row.contender == "resync")
+    assert resync.order_requests == 0
+
+    table = markdown(result, rows).splitlines()
+    header = next(line for line in table if line.startswith("| contender"))
+    assert [cell.strip() for cell in header.strip("|").split("|")] == [
+        title for title, _ in COLUMNS.values()
+    ]
+    assert len(table) == table.index(header) + 2 + len(CONTENDERS)
+    saved = json.loads(write_json(result, rows, tmp_path / "results").read_text())
+    assert all(set(COLUMNS) <= set(row) for row in saved["summary"])
+    assert all(row["wall_seconds"] is not None for row in saved["summary"])

@@ -36,7 +36,7 @@ def query(name: str) -> str:
     return named_queries("queries.sql")[name]
 
 
-DEFAULT_MEMORY_LIMIT = "256MB"
+DEFAULT_MEMORY_LIMIT = "128MB"
 
 
 def connect(

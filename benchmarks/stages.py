@@ -3,9 +3,10 @@
 `python -m benchmarks.stages --dataset medium --runs 3` serialises every finished backtest's
 pages as the sandbox serves them, then times, per run and in one process:
 
-- decode: msgspec on every page (the parse floor: nothing can load faster than this);
-- flatten + load: the pipeline's own batching (`_flatten_batch` over `batch_orders` orders)
-  and `replace_backtest_orders` into a fresh DuckDB file.
+- decode: msgspec on every page, to Python objects (the parse floor);
+- flatten + load: what the pipeline does with the same bytes once they are fetched: split
+  each page into its orders' JSON (as the client does), then `OrdersLoader` (flattening on
+  its worker thread, writing in its transactions) into a fresh DuckDB file.
 
 It prints the medians and the ratio that docs/benchmarks.md quotes: flatten+load speed as a
 share of the parse floor's speed (time of decode / time of flatten+load).
@@ -18,14 +19,14 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
 from pipelines import warehouse
+from pipelines.loading import OrdersLoader
 from pipelines.paging import ORDERS_WINDOW, BacktestOrders
+from pipelines.quantconnect import parse_orders_page
 from pipelines.sandbox import SIZES, SandboxAccount
-from pipelines.sync import _flatten_batch
 
 
 def served_pages(dataset: str, seed: int = 7) -> list[tuple[int, str, bytes]]:
@@ -45,32 +46,23 @@ def served_pages(dataset: str, seed: int = 7) -> list[tuple[int, str, bytes]]:
     return pages
 
 
-def decode_all(pages: list[tuple[int, str, bytes]]) -> list[tuple[int, str, Any]]:
-    """The parse floor: decode every page."""
-    return [
-        (project_id, backtest_id, msgspec.json.decode(body))
-        for project_id, backtest_id, body in pages
-    ]
+def decode_all(pages: list[tuple[int, str, bytes]]) -> None:
+    """The parse floor: decode every page, keeping nothing (as `benchmarks.floors` does)."""
+    for _, _, body in pages:
+        msgspec.json.decode(body)
 
 
-def flatten_and_load(decoded: list[tuple[int, str, Any]], path: Path, batch_orders: int) -> None:
-    """Group pages per backtest, flatten in batches and load, as `sync_orders` does."""
+def flatten_and_load(pages: list[tuple[int, str, bytes]], path: Path, batch_orders: int) -> None:
+    """Split the pages into orders, group them per backtest and load them, as a sync does."""
     backtests: dict[str, BacktestOrders] = {}
-    for project_id, backtest_id, reply in decoded:
+    for project_id, backtest_id, body in pages:
         fetched = backtests.setdefault(
-            backtest_id, BacktestOrders(project_id, backtest_id, [], 0, 0, None, None)
+            backtest_id, BacktestOrders(project_id, backtest_id, [], 0, None, None)
         )
-        fetched.orders.extend(reply["orders"])
-    with warehouse.connect(path) as conn:
-        batch: list[tuple[BacktestOrders, bool]] = []
-        buffered = 0
+        fetched.orders.extend(parse_orders_page("backtests/orders/read", {}, body).orders)
+    with warehouse.connect(path) as conn, OrdersLoader(conn, batch_orders=batch_orders) as loader:
         for fetched in backtests.values():
-            batch.append((fetched, True))
-            buffered += len(fetched.orders)
-            if buffered >= batch_orders:
-                warehouse.replace_backtest_orders(conn, _flatten_batch(batch))
-                batch, buffered = [], 0
-        warehouse.replace_backtest_orders(conn, _flatten_batch(batch))
+            loader.add(fetched)
 
 
 def main() -> None:
@@ -85,13 +77,12 @@ def main() -> None:
     decode_times, load_times = [], []
     for run in range(args.runs):
         started = time.perf_counter()
-        decoded = decode_all(pages)
+        decode_all(pages)
         decode_times.append(time.perf_counter() - started)
         with tempfile.TemporaryDirectory() as folder:
             started = time.perf_counter()
-            flatten_and_load(decoded, Path(folder) / f"run{run}.duckdb", args.batch_orders)
+            flatten_and_load(pages, Path(folder) / f"run{run}.duckdb", args.batch_orders)
             load_times.append(time.perf_counter() - started)
-        del decoded
     decode, load = statistics.median(decode_times), statistics.median(load_times)
     print(f"{args.dataset}: {len(pages)} pages, {orders} orders, median of {args.runs} runs")
     print(f"decode (parse floor): {decode:.2f} s  {orders / decode:,.0f} orders/s")

@@ -8,15 +8,19 @@ while the other downloads go on.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any
+from contextlib import contextmanager
+from typing import TypeVar
 
 from pipelines.paging import ORDERS_WINDOW, BacktestOrders, BacktestPager
-from pipelines.quantconnect import QuantConnectAuthError, QuantConnectClient
+from pipelines.quantconnect import OrdersPage, QuantConnectAuthError, QuantConnectClient
 from pipelines.warehouse import PendingBacktest
 
 Outcome = tuple[PendingBacktest, BacktestOrders | None, Exception | None]
+T = TypeVar("T")
 
 
 def download_orders(
@@ -38,7 +42,7 @@ def download_orders(
     """
     waiting = iter(backtests)
     open_backtests: dict[str, tuple[PendingBacktest, BacktestPager]] = {}
-    in_flight: dict[Future[dict[str, Any]], tuple[str, int]] = {}
+    in_flight: dict[Future[OrdersPage], tuple[str, int]] = {}
 
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="qc-orders") as pool:
 
@@ -88,3 +92,52 @@ def download_orders(
         finally:
             for future in in_flight:
                 future.cancel()
+
+
+@contextmanager
+def in_background(items: Iterator[T], max_ahead: int) -> Iterator[Iterator[T]]:
+    """Run the iterator `items` on a thread of its own, at most `max_ahead` items ahead of the
+    consumer, so that it goes on while the consumer works; its errors reach the consumer.
+    Leaving the block stops it."""
+    handoff: queue.Queue[tuple[bool, T | BaseException | None]] = queue.Queue(max_ahead)
+    stop = threading.Event()
+
+    def hand_over(item: tuple[bool, T | BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not hand_over((True, item)):
+                    break
+            else:
+                hand_over((False, None))
+        except BaseException as error:
+            hand_over((False, error))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    def consume() -> Iterator[T]:
+        while True:
+            more, item = handoff.get()
+            if not more:
+                if isinstance(item, BaseException):
+                    raise item
+                return
+            yield item  # type: ignore[misc]
+
+    thread = threading.Thread(target=produce, name="qc-download", daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        thread.join()

@@ -10,11 +10,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.quantconnect import QuantConnectClient, QuantConnectError
+import msgspec
+
+from pipelines.quantconnect import OrdersPage, QuantConnectClient
 
 # The API serves windows `[start, end)` of at most 100 orders; 0..100 works, 0..200 fails.
 ORDERS_WINDOW = 100
-ORDERS_ENDPOINT = "backtests/orders/read"
 
 
 @dataclass
@@ -26,18 +27,19 @@ class BacktestPager:
     opens the rest. Paging ends at a short or empty page, or once the windows reach a total
     that `length` reported. What `length` means is disputed, so it is trusted as the total
     only after a page reports more than it served (reference §6).
+
+    Orders stay the undecoded JSON the API sent; deduplicating them on `id` is the
+    flattener's job (`pipelines.flatten.flatten_raw_orders`).
     """
 
     project_id: int
     backtest_id: str
     expected_total: int | None = None  # the "Total Orders" statistic
     reported_total: int | None = None  # `length`, once it proved to be the total
-    pages: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # not yet handed over
+    pages: dict[int, list[msgspec.Raw]] = field(default_factory=dict)  # not yet handed over
     sizes: dict[int, int] = field(default_factory=dict)  # orders served per window received
     requested: set[int] = field(default_factory=set)
-    seen: set[Any] = field(default_factory=set)  # order ids handed over, for deduplication
     handed_over: int = 0  # orders already handed over by `release_prefix`
-    duplicates: int = 0
     _next_release: int = 0
 
     def first_windows(self) -> list[int]:
@@ -45,22 +47,13 @@ class BacktestPager:
         count = max(1, math.ceil((self.expected_total or 0) / ORDERS_WINDOW))
         return self._request(range(0, count * ORDERS_WINDOW, ORDERS_WINDOW))
 
-    def add_page(self, start: int, reply: dict[str, Any]) -> list[int]:
+    def add_page(self, start: int, page: OrdersPage) -> list[int]:
         """Record the reply for window `start`; returns the starts of windows to ask for next."""
-        orders = reply.get("orders")
-        if orders is None:
-            orders = []
-        if not isinstance(orders, list):
-            raise QuantConnectError(
-                ORDERS_ENDPOINT,
-                {"projectId": self.project_id, "backtestId": self.backtest_id, "start": start},
-                f"`orders` is a {type(orders).__name__}, not a list",
-            )
+        orders = page.orders
         self.pages[start] = orders
         self.sizes[start] = len(orders)
-        length = reply.get("length")
-        if isinstance(length, int) and length > len(orders):
-            self.reported_total = max(length, self.reported_total or 0)
+        if page.length is not None and page.length > len(orders):
+            self.reported_total = max(page.length, self.reported_total or 0)
         if self._end_seen() is not None:
             return []
         frontier = max(self.requested) + ORDERS_WINDOW
@@ -80,7 +73,7 @@ class BacktestPager:
                 return False
         return all(start in self.sizes for start in self.requested if start < end)
 
-    def release_prefix(self, min_orders: int) -> list[dict[str, Any]]:
+    def release_prefix(self, min_orders: int) -> list[msgspec.Raw]:
         """Hand over the orders of the received windows at the front, once there are at least
         `min_orders` of them, so a very large backtest need not sit in memory whole."""
         starts = []
@@ -93,21 +86,13 @@ class BacktestPager:
         self._next_release = start
         return self._take(starts)
 
-    def orders(self) -> list[dict[str, Any]]:
-        """The orders not handed over yet, in window order, deduplicated on the order id."""
+    def orders(self) -> list[msgspec.Raw]:
+        """The orders not handed over yet, in window order."""
         end = self._end_seen()
         return self._take([s for s in sorted(self.pages) if end is None or s <= end])
 
-    def _take(self, starts: list[int]) -> list[dict[str, Any]]:
-        orders: list[dict[str, Any]] = []
-        for start in starts:
-            for order in self.pages.pop(start):
-                order_id = order.get("id") if isinstance(order, dict) else None
-                if order_id is not None and order_id in self.seen:
-                    self.duplicates += 1
-                    continue
-                self.seen.add(order_id)
-                orders.append(order)
+    def _take(self, starts: list[int]) -> list[msgspec.Raw]:
+        orders = [order for start in starts for order in self.pages.pop(start)]
         self.handed_over += len(orders)
         return orders
 
@@ -124,46 +109,39 @@ class BacktestPager:
 
 @dataclass
 class BacktestOrders:
-    """Every order of one backtest, deduplicated on the order id, and how they were fetched."""
+    """The orders of one backtest (or a part of them) as fetched, and how they were fetched."""
 
     project_id: int
     backtest_id: str
-    orders: list[dict[str, Any]]
+    orders: list[msgspec.Raw]  # each order's JSON, in window order, not yet deduplicated
     pages: int
-    duplicates: int
     reported_total: int | None
     expected_total: int | None
     final: bool = True  # False for a part handed over before the backtest's last page
-    earlier_orders: int = 0  # orders of the parts handed over before this one
 
     @classmethod
     def from_pager(
-        cls, pager: BacktestPager, part: list[dict[str, Any]] | None = None
+        cls, pager: BacktestPager, part: list[msgspec.Raw] | None = None
     ) -> BacktestOrders:
         """The orders of a finished pager not handed over yet; or, given `part` (what
         `release_prefix` just returned), that part of a backtest still downloading."""
-        final = part is None
         orders = pager.orders() if part is None else part
-        earlier = pager.handed_over - len(orders)
         return cls(
             pager.project_id,
             pager.backtest_id,
             orders,
             len(pager.sizes),
-            pager.duplicates,
             pager.reported_total,
             pager.expected_total,
-            final,
-            earlier,
+            final=part is None,
         )
 
-    @property
-    def count_mismatch(self) -> str | None:
-        """Why the fetched count disagrees with `length` or "Total Orders", or None."""
-        count = self.earlier_orders + len(self.orders)
+    def count_mismatch(self, loaded: int) -> str | None:
+        """Why `loaded` orders (all parts, duplicates dropped) disagree with `length` or
+        "Total Orders", or None."""
         for name, total in (("length", self.reported_total), ("Total Orders", self.expected_total)):
-            if total is not None and total != count:
-                return f"fetched {count} orders but {name} says {total}"
+            if total is not None and total != loaded:
+                return f"fetched {loaded} orders but {name} says {total}"
         return None
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 
 SQL_TO_ARROW: dict[str, pa.DataType] = {
     "BIGINT": pa.int64(),
@@ -85,31 +86,39 @@ PRICE_ADJUSTMENT_MODES = (
 )
 
 
-def _name_map(names: Mapping[int, str] | tuple[str, ...]) -> dict[Any, str]:
-    """Map integer codes, and names in any letter case, onto the canonical enum name."""
-    by_code = dict(names) if isinstance(names, Mapping) else dict(enumerate(names))
-    mapping: dict[Any, str] = dict(by_code)
-    for name in by_code.values():
-        mapping[name] = name
-        mapping[name.lower()] = name
-        mapping[name[0].lower() + name[1:]] = name  # camelCase, as order events send it
-    return mapping
+class EnumMap:
+    """An enum's canonical names, from integer codes (as orders send them) or from names in
+    any letter case (as events send them, camelCase). A code nobody knows is kept as its raw
+    text rather than dropped."""
 
+    def __init__(self, names: Mapping[int, str] | tuple[str, ...]) -> None:
+        self._by_code = dict(names) if isinstance(names, Mapping) else dict(enumerate(names))
+        self._by_lower_name = {name.lower(): name for name in self._by_code.values()}
+        codes = range(max(self._by_code) + 1)
+        self._code_names = pa.array([self._by_code.get(code) for code in codes], pa.string())
+        self._lower_names = pa.array(list(self._by_lower_name), pa.string())
+        self._names = pa.array(list(self._by_lower_name.values()), pa.string())
 
-def enum_name(names: Mapping[int, str] | tuple[str, ...]) -> Callable[[Any], str]:
-    """A parser that turns an integer code or a (camelCase) name into the enum's name.
-
-    A code nobody knows is kept as its raw text rather than dropped.
-    """
-    mapping = _name_map(names)
-
-    def parse(raw: Any) -> str:
-        found = mapping.get(raw)
-        if found is None and isinstance(raw, str):
-            found = mapping.get(raw.lower())
+    def __call__(self, raw: Any) -> str:
+        """The name of one raw value."""
+        try:
+            found = (
+                self._by_lower_name.get(raw.lower())
+                if isinstance(raw, str)
+                else self._by_code.get(raw)
+            )
+        except TypeError:  # unhashable: a list or a map
+            found = None
         return found if found is not None else str(raw)
 
-    return parse
+    def names_of(self, raw: pa.Array) -> pa.Array:
+        """The names of a whole array of integer codes or of names, as `__call__` gives them."""
+        if pa.types.is_integer(raw.type):
+            known = pc.and_(pc.greater_equal(raw, 0), pc.less(raw, len(self._code_names)))
+            names = self._code_names.take(pc.if_else(known, raw, pa.scalar(None, raw.type)))
+        else:
+            names = self._names.take(pc.index_in(pc.utf8_lower(raw), self._lower_names))
+        return pc.coalesce(names, raw.cast(pa.string()))
 
 
 # --- Value parsers -----------------------------------------------------------------------------
@@ -120,12 +129,16 @@ def parse_timestamp(raw: Any) -> datetime | None:
 
     Accepts ISO strings with or without `Z` (order times), `yyyy-MM-dd HH:mm:ss` (backtest
     `created`, UTC with no zone) and epoch seconds as a number (order event `time`); reference §9.5.
+    Anything else gives None.
     """
     if raw is None or raw == "":
         return None
     if isinstance(raw, int | float) and not isinstance(raw, bool):
         return datetime.fromtimestamp(raw, UTC) if math.isfinite(raw) else None
-    parsed = datetime.fromisoformat(str(raw))
+    try:
+        parsed = datetime.fromisoformat(str(raw))
+    except ValueError:
+        return None  # not a time at all
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
@@ -208,11 +221,11 @@ def is_backtest_finished(backtest: Mapping[str, Any]) -> bool:
 
 def time_in_force(properties: Any) -> str | None:
     """Lean serialises GoodTilCanceled as `{}`; GoodTilDate carries an expiry (reference §6)."""
-    if not isinstance(properties, Mapping) or "timeInForce" not in properties:
+    tif = properties.get("timeInForce") if isinstance(properties, Mapping) else None
+    if tif is None:
         return None
-    tif = properties["timeInForce"]
     if isinstance(tif, Mapping) and tif:
-        return "GoodTilDate" if "expiry" in tif else to_json_text(tif)
+        return "GoodTilDate" if tif.get("expiry") is not None else to_json_text(tif)
     return "GoodTilCanceled"
 
 
@@ -228,6 +241,66 @@ def time_in_force_expiry(properties: Any) -> datetime | None:
 def trailing_as_percentage(order: Mapping[str, Any]) -> bool | None:
     """Lean writes `trailingAsPercentage`; the OAS says `trailingPercentage`. Accept both (§6)."""
     return parse_bool(order.get("trailingAsPercentage", order.get("trailingPercentage")))
+
+
+# --- The same parsers over whole Arrow arrays, for order pages read by pyarrow's JSON reader ----
+# Each takes the wire array at its column's source path (see `Column.parse_array`).
+
+# `properties` as orders send it: `{"timeInForce": {}}` or `{"timeInForce": {"expiry": ...}}`.
+PROPERTIES_WIRE = pa.struct([("timeInForce", pa.struct([("expiry", pa.string())]))])
+
+
+def _time_in_force_parts(properties: pa.StructArray) -> tuple[pa.Array, pa.Array]:
+    tif = pc.struct_field(properties, "timeInForce")
+    return tif, pc.struct_field(tif, "expiry")
+
+
+def time_in_force_array(properties: pa.StructArray) -> pa.Array:
+    """`time_in_force` over an array of `PROPERTIES_WIRE`."""
+    tif, expiry = _time_in_force_parts(properties)
+    named = pc.if_else(pc.is_valid(expiry), "GoodTilDate", "GoodTilCanceled")
+    return pc.if_else(pc.is_valid(tif), named, pa.scalar(None, pa.string()))
+
+
+def time_in_force_expiry_array(properties: pa.StructArray) -> pa.Array:
+    """`time_in_force_expiry` over an array of `PROPERTIES_WIRE`."""
+    return timestamps_from_text(_time_in_force_parts(properties)[1])
+
+
+def properties_json_array(properties: pa.StructArray) -> pa.Array:
+    """`to_json_text` over an array of `PROPERTIES_WIRE`: the same JSON text, key for key."""
+    tif, expiry = _time_in_force_parts(properties)
+    if pc.any(pc.match_substring_regex(expiry, r'["\\\x00-\x1f]')).as_py():
+        raise ValueError("an expiry that needs JSON escaping")  # the reader's caller falls back
+    with_expiry = pc.binary_join_element_wise('{"timeInForce":{"expiry":"', expiry, '"}}', "")
+    text = pc.if_else(pc.is_valid(expiry), with_expiry, '{"timeInForce":{}}')
+    text = pc.if_else(pc.is_valid(tif), text, "{}")
+    return pc.if_else(pc.is_valid(properties), text, pa.scalar(None, pa.string()))
+
+
+def trailing_as_percentage_array(orders: pa.StructArray) -> pa.Array:
+    """`trailing_as_percentage` over an array of whole orders."""
+    return pc.coalesce(
+        pc.struct_field(orders, "trailingAsPercentage"),
+        pc.struct_field(orders, "trailingPercentage"),
+    )
+
+
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+def timestamps_from_text(text: pa.Array) -> pa.Array:
+    """ISO strings, with a zone or without one (read as UTC), as UTC instants (reference §9.5)."""
+    try:
+        return text.cast(_TIMESTAMP)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return text.cast(pa.timestamp("us")).cast(_TIMESTAMP)
+
+
+def timestamps_from_epoch(seconds: pa.Array) -> pa.Array:
+    """Epoch seconds (order event `time`) as UTC instants, rounded to the microsecond."""
+    micros = pc.round(pc.multiply(seconds.cast(pa.float64()), 1_000_000))
+    return micros.cast(pa.int64()).cast(_TIMESTAMP)
 
 
 STANDARD_PARSERS: dict[str, Callable[[Any], Any]] = {
@@ -254,6 +327,11 @@ class Column:
     record; None means the loader supplies the value (a parent key such as `backtest_id`).
     `parse` turns one raw value into the column's value; None means the standard conversion
     of the SQL type (`STANDARD_PARSERS`), which the flattener may apply a column at a time.
+
+    For tables read from raw pages by pyarrow's JSON reader (orders and events), `wire` is
+    the JSON value's Arrow type at `source` when it is not the column's own (enum codes, epoch
+    seconds, nested objects), and `parse_array` is `parse` over a whole array of wire values,
+    for columns whose `parse` is neither standard nor an `EnumMap`.
     """
 
     name: str
@@ -261,11 +339,18 @@ class Column:
     source: Path_ | None
     parse: Callable[[Any], Any] | None = None
     description: str = ""
+    wire: pa.DataType | None = None
+    parse_array: Callable[[pa.Array], pa.Array] | None = None
 
     @property
     def arrow_type(self) -> pa.DataType:
         """The Arrow type that carries this column."""
         return SQL_TO_ARROW[self.sql_type]
+
+    @property
+    def wire_type(self) -> pa.DataType:
+        """The Arrow type of the JSON value at `source` on the wire."""
+        return self.wire or self.arrow_type
 
     @property
     def parse_value(self) -> Callable[[Any], Any]:
@@ -275,12 +360,18 @@ class Column:
 
 @dataclass(frozen=True)
 class Table:
-    """A warehouse table: its columns and its unique key."""
+    """A warehouse table: its columns and its unique key.
+
+    `key_constraint` False leaves the key out of the DDL: for the bulk-loaded order tables the
+    loader deduplicates instead, and asset checks verify it (a DuckDB PRIMARY KEY slows their
+    loads and holds an index in memory; docs/benchmarks.md).
+    """
 
     name: str
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     description: str
+    key_constraint: bool = True
 
     @property
     def arrow_schema(self) -> pa.Schema:
@@ -299,8 +390,23 @@ def _c(
     *source: str,
     parse: Callable[[Any], Any] | None = None,
     description: str = "",
+    wire: pa.DataType | None = None,
+    parse_array: Callable[[pa.Array], pa.Array] | None = None,
 ) -> Column:
-    return Column(name, sql_type, tuple(source), parse, description)
+    return Column(name, sql_type, tuple(source), parse, description, wire, parse_array)
+
+
+def _enum(name: str, *source: str, names: EnumMap, wire: pa.DataType) -> Column:
+    return _c(name, "VARCHAR", *source, parse=names, wire=wire)
+
+
+# Enums: integer codes on orders, camelCase strings on events (reference §6).
+SECURITY_TYPE = EnumMap(SECURITY_TYPES)
+ORDER_TYPE = EnumMap(ORDER_TYPES)
+ORDER_STATUS = EnumMap(ORDER_STATUSES)
+DIRECTION = EnumMap(DIRECTIONS)
+PRICE_ADJUSTMENT_MODE = EnumMap(PRICE_ADJUSTMENT_MODES)
+CODE, NAME, EPOCH = pa.int64(), pa.string(), pa.float64()  # wire types
 
 
 def _parent(name: str, sql_type: str, description: str) -> Column:
@@ -383,6 +489,7 @@ BACKTEST_STATISTICS = Table(
 ORDERS = Table(
     name="orders",
     key=("backtest_id", "order_id"),
+    key_constraint=False,
     description="One row per order of every finished backtest (`backtests/orders/read`).",
     columns=(
         _parent("project_id", "BIGINT", "The backtest's project"),
@@ -393,10 +500,10 @@ ORDERS = Table(
         _c("symbol_permtick", "VARCHAR", "symbol", "permtick"),
         _c("underlying_symbol", "VARCHAR", "symbol", "underlying", "value"),
         _c("underlying_symbol_id", "VARCHAR", "symbol", "underlying", "id"),
-        _c("security_type", "VARCHAR", "securityType", parse=enum_name(SECURITY_TYPES)),
-        _c("order_type", "VARCHAR", "type", parse=enum_name(ORDER_TYPES)),
-        _c("status", "VARCHAR", "status", parse=enum_name(ORDER_STATUSES)),
-        _c("direction", "VARCHAR", "direction", parse=enum_name(DIRECTIONS)),
+        _enum("security_type", "securityType", names=SECURITY_TYPE, wire=CODE),
+        _enum("order_type", "type", names=ORDER_TYPE, wire=CODE),
+        _enum("status", "status", names=ORDER_STATUS, wire=CODE),
+        _enum("direction", "direction", names=DIRECTION, wire=CODE),
         _c("quantity", "DOUBLE", "quantity"),
         _c("price", "DOUBLE", "price"),
         _c("price_currency", "VARCHAR", "priceCurrency"),
@@ -406,7 +513,12 @@ ORDERS = Table(
         _c("trigger_price", "DOUBLE", "triggerPrice"),
         _c("trigger_touched", "BOOLEAN", "triggerTouched"),
         _c("trailing_amount", "DOUBLE", "trailingAmount"),
-        _c("trailing_as_percentage", "BOOLEAN", parse=trailing_as_percentage),
+        _c(
+            "trailing_as_percentage",
+            "BOOLEAN",
+            parse=trailing_as_percentage,
+            parse_array=trailing_as_percentage_array,
+        ),
         _c("value", "DOUBLE", "value"),
         _c("tag", "VARCHAR", "tag"),
         _c("time", "TIMESTAMPTZ", "time"),
@@ -414,18 +526,35 @@ ORDERS = Table(
         _c("last_fill_time", "TIMESTAMPTZ", "lastFillTime"),
         _c("last_update_time", "TIMESTAMPTZ", "lastUpdateTime"),
         _c("canceled_time", "TIMESTAMPTZ", "canceledTime"),
-        _c("time_in_force", "VARCHAR", "properties", parse=time_in_force),
-        _c("time_in_force_expiry", "TIMESTAMPTZ", "properties", parse=time_in_force_expiry),
-        _c("properties", "JSON", "properties"),
+        _c(
+            "time_in_force",
+            "VARCHAR",
+            "properties",
+            parse=time_in_force,
+            wire=PROPERTIES_WIRE,
+            parse_array=time_in_force_array,
+        ),
+        _c(
+            "time_in_force_expiry",
+            "TIMESTAMPTZ",
+            "properties",
+            parse=time_in_force_expiry,
+            wire=PROPERTIES_WIRE,
+            parse_array=time_in_force_expiry_array,
+        ),
+        _c(
+            "properties",
+            "JSON",
+            "properties",
+            wire=PROPERTIES_WIRE,
+            parse_array=properties_json_array,
+        ),
         _c("submission_bid_price", "DOUBLE", "orderSubmissionData", "bidPrice"),
         _c("submission_ask_price", "DOUBLE", "orderSubmissionData", "askPrice"),
         _c("submission_last_price", "DOUBLE", "orderSubmissionData", "lastPrice"),
         _c("is_marketable", "BOOLEAN", "isMarketable"),
-        _c(
-            "price_adjustment_mode",
-            "VARCHAR",
-            "priceAdjustmentMode",
-            parse=enum_name(PRICE_ADJUSTMENT_MODES),
+        _enum(
+            "price_adjustment_mode", "priceAdjustmentMode", names=PRICE_ADJUSTMENT_MODE, wire=CODE
         ),
         _c("contingent_id", "BIGINT", "contingentId"),
         _c("broker_ids", "VARCHAR[]", "brokerId"),
@@ -434,19 +563,14 @@ ORDERS = Table(
         _c("group_count", "BIGINT", "groupOrderManager", "count"),
         _c("group_limit_price", "DOUBLE", "groupOrderManager", "limitPrice"),
         _c("group_order_ids", "BIGINT[]", "groupOrderManager", "orderIds"),
-        _c(
-            "group_direction",
-            "VARCHAR",
-            "groupOrderManager",
-            "direction",
-            parse=enum_name(DIRECTIONS),
-        ),
+        _enum("group_direction", "groupOrderManager", "direction", names=DIRECTION, wire=CODE),
     ),
 )
 
 ORDER_EVENTS = Table(
     name="order_events",
     key=("backtest_id", "order_id", "order_event_id"),
+    key_constraint=False,
     description="One row per event of every loaded order (the order's nested `events`).",
     columns=(
         _parent("project_id", "BIGINT", "The backtest's project"),
@@ -454,8 +578,8 @@ ORDER_EVENTS = Table(
         _parent("order_id", "BIGINT", "The order the event belongs to"),
         _c("order_event_id", "BIGINT", "orderEventId"),
         _c("event_id", "VARCHAR", "id", description='"{backtestId}-{orderId}-{orderEventId}"'),
-        _c("status", "VARCHAR", "status", parse=enum_name(ORDER_STATUSES)),
-        _c("direction", "VARCHAR", "direction", parse=enum_name(DIRECTIONS)),
+        _enum("status", "status", names=ORDER_STATUS, wire=NAME),
+        _enum("direction", "direction", names=DIRECTION, wire=NAME),
         _c("symbol", "VARCHAR", "symbolValue"),
         _c("symbol_id", "VARCHAR", "symbol"),
         _c("symbol_permtick", "VARCHAR", "symbolPermtick"),
@@ -470,8 +594,38 @@ ORDER_EVENTS = Table(
         _c("is_assignment", "BOOLEAN", "isAssignment"),
         _c("is_in_the_money", "BOOLEAN", "isInTheMoney"),
         _c("message", "VARCHAR", "message"),
-        _c("event_time", "TIMESTAMPTZ", "time", description="Sent as epoch seconds"),
+        _c("event_time", "TIMESTAMPTZ", "time", description="Sent as epoch seconds", wire=EPOCH),
     ),
+)
+
+
+def wire_struct(table: Table, extra: Mapping[Path_, pa.DataType]) -> pa.StructType:
+    """The JSON shape of one record of `table` as an Arrow struct: every column's source path
+    with its wire type, plus `extra` keys that no column reads by path."""
+    leaves = {c.source: c.wire_type for c in table.columns if c.source} | dict(extra)
+
+    def level(prefix: Path_) -> pa.StructType:
+        keys = dict.fromkeys(path[len(prefix)] for path in leaves if path[: len(prefix)] == prefix)
+        return pa.struct(
+            [(key, leaves.get((*prefix, key)) or level((*prefix, key))) for key in keys]
+        )
+
+    return level(())
+
+
+# Every key an order sends, with its JSON type (reference §6): what pyarrow's JSON reader
+# expects of each order of a page. A key or a type outside it sends the page down the slow path.
+ORDER_EVENT_WIRE = wire_struct(
+    ORDER_EVENTS, {("algorithmId",): pa.string(), ("orderId",): pa.int64()}
+)
+ORDER_WIRE = wire_struct(
+    ORDERS,
+    {
+        ("trailingAsPercentage",): pa.bool_(),  # both read by `trailing_as_percentage`
+        ("trailingPercentage",): pa.bool_(),
+        ("symbol", "underlying", "permtick"): pa.string(),
+        ("events",): pa.list_(ORDER_EVENT_WIRE),
+    },
 )
 
 TABLES: tuple[Table, ...] = (PROJECTS, BACKTESTS, BACKTEST_STATISTICS, ORDERS, ORDER_EVENTS)
@@ -481,9 +635,14 @@ TABLES_SQL = SQL_DIR / "tables.sql"
 
 
 def create_table_sql(table: Table) -> str:
-    """The `CREATE TABLE IF NOT EXISTS` statement for a table, its key as the primary key."""
+    """The `CREATE TABLE IF NOT EXISTS` statement for a table, its key as the primary key
+    (or, without `key_constraint`, as a comment)."""
+    key = ", ".join(table.key)
     columns = [f"    {c.name} {c.sql_type}" for c in table.columns]
-    columns.append(f"    PRIMARY KEY ({', '.join(table.key)})")
+    if table.key_constraint:
+        columns.append(f"    PRIMARY KEY ({key})")
+    else:
+        columns[-1] += f"\n    -- unique on ({key}): the loader deduplicates, asset checks verify"
     return f"CREATE TABLE IF NOT EXISTS {table.name} (\n" + ",\n".join(columns) + "\n);\n"
 
 

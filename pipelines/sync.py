@@ -12,22 +12,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import duckdb
 import pyarrow as pa
 
 from pipelines import warehouse
-from pipelines.download import download_orders
-from pipelines.flatten import (
-    backtests_to_arrow,
-    order_events_to_arrow,
-    orders_to_arrow,
-    projects_to_arrow,
-    statistics_to_arrow,
-)
-from pipelines.paging import BacktestOrders
+from pipelines.download import download_orders, in_background
+from pipelines.flatten import backtests_to_arrow, projects_to_arrow, statistics_to_arrow
+from pipelines.loading import OrdersLoader
 from pipelines.quantconnect import QuantConnectAuthError, QuantConnectClient
 from pipelines.schema import BACKTESTS
 
@@ -208,157 +201,71 @@ def sync_backtest_statistics(
     return report
 
 
-class _BatchedLoader:
-    """Buffers whole backtests, then flattens and loads them together once `batch_orders`
-    orders are waiting.
-
-    One Arrow conversion per batch instead of one per backtest, and one transaction per
-    batch, so no backtest is ever half loaded. If a batch fails to load, its backtests are
-    loaded one by one, so one bad backtest cannot keep the others out. The parts of a very
-    large backtest wait in the parts tables, and its last part loads it alone.
-    """
-
-    def __init__(self, conn: warehouse.Connection, batch_orders: int) -> None:
-        self.conn = conn
-        self.batch_orders = batch_orders
-        self.buffer: list[tuple[BacktestOrders, bool]] = []
-        self.buffered_orders = 0
-        self.failures: dict[str, Exception] = {}
-        self.orders_loaded = self.events_loaded = 0
-        self.parked: dict[str, tuple[int, int]] = {}  # backtest → orders, events in parts
-
-    def add_part(self, part: BacktestOrders) -> None:
-        (load,) = _flatten_batch([(part, False)])
-        warehouse.append_part(self.conn, load.orders, load.order_events)
-        orders, events = self.parked.get(part.backtest_id, (0, 0))
-        self.parked[part.backtest_id] = (
-            orders + load.orders.num_rows,
-            events + load.order_events.num_rows,
-        )
-
-    def add(self, fetched: BacktestOrders, complete: bool) -> None:
-        if fetched.backtest_id in self.parked:
-            (load,) = _flatten_batch([(fetched, complete)])
-            earlier_orders, earlier_events = self.parked.pop(fetched.backtest_id)
-            self._load(
-                [replace(load, earlier_orders=earlier_orders, earlier_events=earlier_events)]
-            )
-            return
-        self.buffer.append((fetched, complete))
-        self.buffered_orders += len(fetched.orders)
-        if self.buffered_orders >= self.batch_orders:
-            self.flush()
-
-    def flush(self) -> None:
-        batch, self.buffer, self.buffered_orders = self.buffer, [], 0
-        if batch:
-            self._load(_flatten_batch(batch))
-
-    def _load(self, loads: list[warehouse.BacktestLoad]) -> None:
-        try:
-            warehouse.replace_backtest_orders(self.conn, loads)
-            loaded = loads
-        except duckdb.Error:
-            loaded = []
-            for load in loads:
-                try:
-                    warehouse.replace_backtest_orders(self.conn, [load])
-                    loaded.append(load)
-                except duckdb.Error as error:
-                    self.failures[load.backtest_id] = error
-        self.orders_loaded += sum(load.earlier_orders + load.orders.num_rows for load in loaded)
-        self.events_loaded += sum(
-            load.earlier_events + load.order_events.num_rows for load in loaded
-        )
-
-
-def _flatten_batch(batch: list[tuple[BacktestOrders, bool]]) -> list[warehouse.BacktestLoad]:
-    """Flatten the orders of several backtests in one call, then slice them per backtest."""
-    orders = [order for fetched, _ in batch for order in fetched.orders]
-    project_ids = [fetched.project_id for fetched, _ in batch for _ in fetched.orders]
-    backtest_ids = [fetched.backtest_id for fetched, _ in batch for _ in fetched.orders]
-    orders_table = orders_to_arrow(project_ids, backtest_ids, orders)
-    events_table = order_events_to_arrow(project_ids, backtest_ids, orders)
-    loads = []
-    order_offset = event_offset = 0
-    for fetched, complete in batch:
-        order_count = len(fetched.orders)
-        event_count = sum(len(order.get("events") or []) for order in fetched.orders)
-        loads.append(
-            warehouse.BacktestLoad(
-                fetched.project_id,
-                fetched.backtest_id,
-                orders_table.slice(order_offset, order_count),
-                events_table.slice(event_offset, event_count),
-                orders_expected=fetched.expected_total,
-                orders_complete=complete,
-            )
-        )
-        order_offset += order_count
-        event_offset += event_count
-    return loads
-
-
 def sync_orders(
     client: QuantConnectClient,
     conn: warehouse.Connection,
     log: logging.Logger = _log,
     batch_orders: int = 5_000,
+    commit_orders: int = 100_000,
     progress_every_seconds: float = 5.0,
 ) -> SyncReport:
     """Load the orders and order events of finished backtests that do not have them yet.
 
-    Pages download concurrently while finished backtests are flattened and loaded here, on
-    the calling thread, a batch of about `batch_orders` orders per transaction. A backtest is
-    always loaded whole, in one transaction. A completed backtest whose orders are loaded is
-    not fetched again. A backtest that fails keeps its previous rows; the others still load,
-    and a `SyncError` naming the failures is raised at the end.
+    Pages download concurrently on a thread of their own while finished backtests are
+    flattened and written here, on the calling thread, about `batch_orders` orders at a time
+    (`pipelines.loading`). A backtest is always loaded whole, in one transaction. A completed
+    backtest whose orders are loaded is not fetched again. A backtest that fails keeps its
+    previous rows; the others still load, and a `SyncError` naming the failures is raised at
+    the end.
     """
     meter, report = _RequestMeter(client), SyncReport()
     pending = warehouse.backtests_needing_orders(conn)
     counts = warehouse.backtest_counts(conn)
-    loader = _BatchedLoader(conn, batch_orders)
     failures: dict[str, Exception] = {}
-    done = orders_fetched = duplicates = 0
+    done = orders_fetched = 0
     started = last_progress = time.monotonic()
 
     log.info("Fetching orders of %d backtests", len(pending))
     warehouse.create_parts_tables(conn)
     try:
-        for item, fetched, error in download_orders(
+        downloads = download_orders(
             client, pending, client.max_concurrency, part_orders=batch_orders
+        )
+        with (
+            OrdersLoader(
+                conn,
+                loaded_before={item.backtest_id for item in pending if item.reload},
+                batch_orders=batch_orders,
+                commit_orders=commit_orders,
+                log=log,
+            ) as loader,
+            in_background(downloads, max_ahead=4) as outcomes,
         ):
-            if fetched is not None:
-                orders_fetched += len(fetched.orders)
-            if fetched is not None and not fetched.final:
-                loader.add_part(fetched)
-                continue
-            done += 1
-            if error is not None or fetched is None:
-                failures[item.backtest_id] = error or RuntimeError("no reply")
-                log.error("Backtest %s failed: %s", item.backtest_id, error)
-                continue
-            mismatch = fetched.count_mismatch
-            if mismatch:
-                report.warnings.append(
-                    f"backtest {item.backtest_id}: {mismatch}; fetched again next run"
-                )
-            loader.add(fetched, complete=mismatch is None)
-            duplicates += fetched.duplicates
-            now = time.monotonic()
-            if now - last_progress >= progress_every_seconds:
-                last_progress = now
-                log.info(
-                    "Orders: %d/%d backtests, %d orders, %.0f orders/s",
-                    done,
-                    len(pending),
-                    orders_fetched,
-                    orders_fetched / (now - started),
-                )
-        loader.flush()
+            for item, fetched, error in outcomes:
+                if fetched is not None:
+                    orders_fetched += len(fetched.orders)
+                    loader.add(fetched)
+                    if not fetched.final:
+                        continue
+                done += 1
+                if error is not None or fetched is None:
+                    failures[item.backtest_id] = error or RuntimeError("no reply")
+                    loader.forget(item.backtest_id)
+                    log.error("Backtest %s failed: %s", item.backtest_id, error)
+                now = time.monotonic()
+                if now - last_progress >= progress_every_seconds:
+                    last_progress = now
+                    log.info(
+                        "Orders: %d/%d backtests, %d orders, %.0f orders/s",
+                        done,
+                        len(pending),
+                        orders_fetched,
+                        orders_fetched / (now - started),
+                    )
     finally:
         warehouse.drop_parts_tables(conn)
     failures.update(loader.failures)
+    report.warnings.extend(loader.warnings)
     meter.fill(report)
     reloaded = sum(item.reload for item in pending)
     report.counters.update(
@@ -370,8 +277,11 @@ def sync_orders(
         orders_fetched=orders_fetched,
         orders_loaded=loader.orders_loaded,
         order_events_loaded=loader.events_loaded,
-        duplicate_orders_dropped=duplicates,
-        count_mismatches=len(report.warnings),
+        duplicate_orders_dropped=loader.duplicate_orders,
+        duplicate_events_dropped=loader.duplicate_events,
+        orders_flattened_slowly=loader.orders_flattened_slowly,
+        count_mismatches=len(loader.warnings),
+        transactions=loader.commits,
     )
     rows = warehouse.table_row_counts(conn)
     report.row_counts = {"orders": rows["orders"], "order_events": rows["order_events"]}

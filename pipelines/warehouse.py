@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -88,7 +88,10 @@ def staged(conn: Connection, **tables: pa.Table) -> Iterator[None]:
         yield
     finally:
         for name in tables:
-            conn.unregister(name)
+            # In a transaction a failed statement aborted, this waits for the ROLLBACK; the
+            # name is registered afresh by the next write anyway.
+            with suppress(duckdb.TransactionException):
+                conn.unregister(name)
 
 
 def upsert_projects(conn: Connection, projects: pa.Table) -> None:
@@ -124,17 +127,17 @@ def replace_backtest_statistics(
 
 @dataclass(frozen=True)
 class BacktestLoad:
-    """One backtest's complete orders and events, ready to replace what the warehouse holds."""
+    """One backtest whose orders and events replace what the warehouse holds, as recorded in
+    `backtest_sync`."""
 
     project_id: int
     backtest_id: str
-    orders: pa.Table
-    order_events: pa.Table
+    orders_loaded: int  # every part's, duplicates dropped
+    order_events_loaded: int
     orders_expected: int | None
     orders_complete: bool
-    # Orders and events of earlier parts, waiting in the parts tables (`append_part`).
-    earlier_orders: int = 0
-    earlier_events: int = 0
+    replaces: bool = True  # it may have rows to delete: it was loaded before
+    from_parts: bool = False  # earlier parts wait in the parts tables (`append_part`)
 
 
 def create_parts_tables(conn: Connection) -> None:
@@ -143,7 +146,7 @@ def create_parts_tables(conn: Connection) -> None:
 
 
 def append_part(conn: Connection, orders: pa.Table, order_events: pa.Table) -> None:
-    """Park part of a backtest still downloading; `replace_backtest_orders` moves it over."""
+    """Park part of a backtest still downloading; `write_backtest_orders` moves it over."""
     with staged(conn, staged=orders, staged_events=order_events):
         conn.execute(query("append_orders_part"))
         conn.execute(query("append_order_events_part"))
@@ -154,14 +157,37 @@ def drop_parts_tables(conn: Connection) -> None:
     conn.execute(query("drop_parts_tables"))
 
 
-def replace_backtest_orders(conn: Connection, loads: Sequence[BacktestLoad]) -> None:
-    """Replace the orders and order events of whole backtests, and record them, atomically.
+def write_backtest_orders(
+    conn: Connection, loads: Sequence[BacktestLoad], orders: pa.Table, order_events: pa.Table
+) -> None:
+    """Replace the orders and order events of whole backtests.
 
-    Every backtest of `loads` is replaced in the same transaction, so a backtest is never half
-    loaded: if anything fails, each keeps exactly its previous rows. Loading several small
-    backtests together pays for one commit instead of one each. The earlier parts of a very
-    large backtest move over from the parts tables in the same transaction.
+    `orders` and `order_events` hold the rows of every backtest of `loads`, but for the
+    earlier parts of one loaded `from_parts`, which move over from the parts tables. Run it
+    inside a transaction (`transaction`), with `mark_orders_loaded` for the same loads, so
+    that each backtest lands whole or not at all and keeps exactly its previous rows if
+    anything fails. Deletes run only for loads that replace earlier rows: a DELETE in a
+    transaction makes DuckDB's commit of its bulk appends several times slower.
     """
+    replaced = _keys_of([load for load in loads if load.replaces])
+    parked = _keys_of([load for load in loads if load.from_parts])
+    with staged(conn, staged=orders, staged_events=order_events):
+        if replaced.num_rows:
+            with staged(conn, staged_loads=replaced):
+                conn.execute(query("delete_loaded_order_events"))
+                conn.execute(query("delete_loaded_orders"))
+        if parked.num_rows:
+            with staged(conn, staged_loads=parked):
+                conn.execute(query("insert_loaded_orders_parts"))
+                conn.execute(query("insert_loaded_order_events_parts"))
+                conn.execute(query("discard_orders_parts"))
+                conn.execute(query("discard_order_events_parts"))
+        conn.execute(query("insert_orders"))
+        conn.execute(query("insert_order_events"))
+
+
+def mark_orders_loaded(conn: Connection, loads: Sequence[BacktestLoad]) -> None:
+    """Record in `backtest_sync` that these backtests' orders are loaded, and how many."""
     if not loads:
         return
     sync_rows = pa.Table.from_pylist(
@@ -169,8 +195,8 @@ def replace_backtest_orders(conn: Connection, loads: Sequence[BacktestLoad]) -> 
             {
                 "backtest_id": load.backtest_id,
                 "project_id": load.project_id,
-                "orders_loaded": load.earlier_orders + load.orders.num_rows,
-                "order_events_loaded": load.earlier_events + load.order_events.num_rows,
+                "orders_loaded": load.orders_loaded,
+                "order_events_loaded": load.order_events_loaded,
                 "orders_expected": load.orders_expected,
                 "orders_complete": load.orders_complete,
             }
@@ -178,22 +204,21 @@ def replace_backtest_orders(conn: Connection, loads: Sequence[BacktestLoad]) -> 
         ],
         schema=_LOADS_SCHEMA,
     )
-    orders = pa.concat_tables([load.orders for load in loads])
-    events = pa.concat_tables([load.order_events for load in loads])
-    with (
-        staged(conn, staged=orders, staged_events=events, staged_loads=sync_rows),
-        transaction(conn),
-    ):
-        conn.execute(query("delete_loaded_order_events"))
-        conn.execute(query("delete_loaded_orders"))
-        if any(load.earlier_orders for load in loads):
-            conn.execute(query("insert_loaded_orders_parts"))
-            conn.execute(query("insert_loaded_order_events_parts"))
-            conn.execute(query("discard_orders_parts"))
-            conn.execute(query("discard_order_events_parts"))
-        conn.execute(query("insert_orders"))
-        conn.execute(query("insert_order_events"))
+    with staged(conn, staged_loads=sync_rows):
         conn.execute(query("mark_orders_synced"))
+
+
+def replace_backtest_orders(
+    conn: Connection, loads: Sequence[BacktestLoad], orders: pa.Table, order_events: pa.Table
+) -> None:
+    """`write_backtest_orders` and `mark_orders_loaded` in a transaction of their own."""
+    with transaction(conn):
+        write_backtest_orders(conn, loads, orders, order_events)
+        mark_orders_loaded(conn, loads)
+
+
+def _keys_of(loads: Sequence[BacktestLoad]) -> pa.Table:
+    return pa.table({"backtest_id": pa.array([load.backtest_id for load in loads], pa.string())})
 
 
 _LOADS_SCHEMA = pa.schema(

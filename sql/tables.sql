@@ -109,8 +109,8 @@ CREATE TABLE IF NOT EXISTS orders (
     group_count BIGINT,
     group_limit_price DOUBLE,
     group_order_ids BIGINT[],
-    group_direction VARCHAR,
-    PRIMARY KEY (backtest_id, order_id)
+    group_direction VARCHAR
+    -- unique on (backtest_id, order_id): the loader deduplicates, asset checks verify
 );
 
 -- One row per event of every loaded order (the order's nested `events`).
@@ -136,6 +136,6 @@ CREATE TABLE IF NOT EXISTS order_events (
     is_assignment BOOLEAN,
     is_in_the_money BOOLEAN,
     message VARCHAR,
-    event_time TIMESTAMPTZ,
-    PRIMARY KEY (backtest_id, order_id, order_event_id)
+    event_time TIMESTAMPTZ
+    -- unique on (backtest_id, order_id, order_event_id): the loader deduplicates, asset checks verify
 );

@@ -1,16 +1,23 @@
 """Flattening API JSON into Arrow tables against the explicit schema."""
 
 from datetime import UTC, datetime
+from typing import Any
 
+import msgspec
 import pyarrow as pa
+import pytest
 
 from pipelines.flatten import (
+    FlatOrders,
+    RawOrders,
     backtests_to_arrow,
+    flatten_raw_orders,
     order_events_to_arrow,
     orders_to_arrow,
     projects_to_arrow,
     statistics_to_arrow,
 )
+from pipelines.sandbox import SandboxAccount, SandboxSize
 from pipelines.schema import BACKTEST_STATISTICS, BACKTESTS, ORDER_EVENTS, ORDERS, PROJECTS
 
 BACKTEST_ID = "3b2259c444e04c9124784bb491bf016f"
@@ -279,3 +286,94 @@ def test_orders_of_several_backtests_flatten_in_one_call_keyed_per_order():
         {"project_id": 1, "backtest_id": "a", "order_id": 1, "order_event_id": 2},
         {"project_id": 2, "backtest_id": "b", "order_id": 9, "order_event_id": 1},
     ]
+
+
+# --- Raw orders: the fast reader, and the record-by-record path it falls back to ----------------
+
+
+def raw(*orders: dict[str, Any]) -> list[bytes]:
+    return [msgspec.json.encode(order) for order in orders]
+
+
+def flatten_one(backtest_id: str, orders: list[dict[str, Any]]) -> FlatOrders:
+    return flatten_raw_orders([RawOrders(101, backtest_id, raw(*orders))], {})
+
+
+def assert_same_rows(flat: FlatOrders, orders: list[dict[str, Any]], backtest_id: str) -> None:
+    assert flat.orders.equals(orders_to_arrow(101, backtest_id, orders))
+    assert flat.order_events.equals(order_events_to_arrow(101, backtest_id, orders))
+
+
+def test_raw_orders_read_fast_flatten_exactly_as_decoded_records_do():
+    orders = [MARKET_ORDER, COMBO_LEG, {**MARKET_ORDER, "id": 2, "events": None}]
+    flat = flatten_one(BACKTEST_ID, orders)
+    assert flat.slow_reason is None
+    assert flat.orders_per_group == [3] and flat.events_per_group == [2]
+    assert_same_rows(flat, orders, BACKTEST_ID)
+
+
+def test_every_shape_of_sandbox_order_reads_fast_and_matches_the_records():
+    account = SandboxAccount(SandboxSize(projects=2, backtests_per_project=3), seed=3)
+    groups, decoded = [], []
+    for project in account.projects():
+        for backtest in account.backtests(project["projectId"]):
+            orders = account.orders(backtest["backtestId"])
+            groups.append(RawOrders(project["projectId"], backtest["backtestId"], raw(*orders)))
+            decoded.append((project["projectId"], backtest["backtestId"], orders))
+    flat = flatten_raw_orders(groups, {})
+    assert flat.slow_reason is None
+    projects = [p for p, _, orders in decoded for _ in orders]
+    backtests = [b for _, b, orders in decoded for _ in orders]
+    every_order = [order for _, _, orders in decoded for order in orders]
+    assert flat.orders.num_rows > 500
+    assert flat.orders.equals(orders_to_arrow(projects, backtests, every_order))
+    assert flat.order_events.equals(order_events_to_arrow(projects, backtests, every_order))
+    assert flat.orders_per_group == [len(orders) for _, _, orders in decoded]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"brandNewField": 1}, "unexpected field"),  # a key the wire schema does not know
+        ({"type": "Market"}, ""),  # a legacy string enum where orders send codes
+        ({"price": "12.5"}, ""),  # a number sent as text
+        ({"properties": {"timeInForce": {"expiry": 'with "quotes"'}}}, "timestamp"),
+    ],
+)
+def test_orders_the_fast_reader_rejects_take_the_record_path_with_the_same_result(
+    change: dict[str, Any], reason: str
+):
+    orders = [MARKET_ORDER, {**MARKET_ORDER, "id": 2, **change}]
+    flat = flatten_one(BACKTEST_ID, orders)
+    assert flat.slow_reason is not None and reason in flat.slow_reason
+    assert_same_rows(flat, orders, BACKTEST_ID)
+
+
+def test_repeated_orders_and_events_are_dropped_within_a_backtest_only():
+    repeated_event = {**MARKET_ORDER, "id": 5}
+    repeated_event["events"] = [*MARKET_ORDER["events"], MARKET_ORDER["events"][0]]
+    seen: dict[str, set] = {}
+    first = flatten_raw_orders([RawOrders(1, "a", raw(MARKET_ORDER, repeated_event))], seen)
+    assert (first.duplicate_orders, first.duplicate_events) == (0, 1)
+    assert first.order_events.num_rows == 4
+    second = flatten_raw_orders(
+        [
+            RawOrders(1, "a", raw(MARKET_ORDER, {**MARKET_ORDER, "id": 6})),  # 1 was in a part
+            RawOrders(1, "b", raw(MARKET_ORDER, MARKET_ORDER)),  # another backtest: kept once
+        ],
+        seen,
+    )
+    assert second.duplicate_orders == 2
+    assert second.orders.select(["backtest_id", "order_id"]).to_pylist() == [
+        {"backtest_id": "a", "order_id": 6},
+        {"backtest_id": "b", "order_id": 1},
+    ]
+    assert second.orders_per_group == [1, 1] and second.events_per_group == [2, 2]
+    assert set(second.order_events.column("order_id").to_pylist()) == {6, 1}
+
+
+def test_no_orders_give_empty_tables_of_the_schema():
+    flat = flatten_raw_orders([RawOrders(1, "a", [])], {})
+    assert flat.orders.schema == ORDERS.arrow_schema and flat.orders.num_rows == 0
+    assert flat.order_events.schema == ORDER_EVENTS.arrow_schema
+    assert flat.orders_per_group == [0]

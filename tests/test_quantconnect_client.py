@@ -4,13 +4,16 @@ import base64
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import msgspec
 import pytest
 
 from pipelines.quantconnect import (
     QuantConnectAuthError,
     QuantConnectClient,
     QuantConnectError,
+    RetryableError,
     RetrySettings,
+    parse_orders_page,
     sign,
 )
 from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID, SandboxServer
@@ -48,14 +51,14 @@ def test_authenticates_and_reads_projects(client: QuantConnectClient):
 def test_every_attempt_is_signed_afresh(sandbox: SandboxServer, client: QuantConnectClient):
     sandbox.set_faults([{"kind": "500", "endpoint": "projects/read", "count": 2}])
     timestamps: list[str] = []
-    send = client._session.post
+    send = client._http.request
 
-    def recording_post(*args, **kwargs):
+    def recording_request(*args, **kwargs):
         timestamps.append(kwargs["headers"]["Timestamp"])
         time.sleep(1.01)  # so each attempt falls in a new second
         return send(*args, **kwargs)
 
-    client._session.post = recording_post  # type: ignore[method-assign]
+    client._http.request = recording_request  # type: ignore[method-assign]
     assert client.read_projects()
     assert len(timestamps) == 3
     assert len(set(timestamps)) == 3
@@ -69,7 +72,9 @@ def test_transient_faults_are_retried(
     project_id, backtest_id = first_completed_backtest(sandbox)
     sandbox.set_faults([{"kind": kind, "endpoint": ORDERS, "count": 2, "retry_after": 0}])
     page = client.read_orders_page(project_id, backtest_id, 0, 100)
-    assert page["orders"]
+    assert [msgspec.json.decode(order) for order in page.orders] == sandbox.account.orders(
+        backtest_id
+    )[:100]
     assert client.requests_made[ORDERS] == 3
     assert client.retries[ORDERS] == 2
 
@@ -154,3 +159,32 @@ def test_the_client_side_rate_limit_spaces_requests_across_threads(sandbox: Sand
         list(pool.map(lambda _: client.authenticate(), range(25)))
     assert time.monotonic() - started >= 1.4  # 25 requests at 10/s: at least ~1.5 s
     assert client.requests_made["authenticate"] == 25
+
+
+PAGE_REQUEST = {"projectId": 1, "backtestId": "b", "start": 0, "end": 100}
+
+
+def test_an_orders_page_keeps_each_orders_json_undecoded_and_the_length():
+    content = b'{"orders":[{"id":1,"tag":"a"},{"id":2}],"length":42,"success":true,"errors":[]}'
+    page = parse_orders_page(ORDERS, PAGE_REQUEST, content)
+    assert [bytes(order) for order in page.orders] == [b'{"id":1,"tag":"a"}', b'{"id":2}']
+    assert page.length == 42
+    assert parse_orders_page(ORDERS, PAGE_REQUEST, b'{"success":true}').orders == []
+
+
+@pytest.mark.parametrize(
+    ("content", "error", "message"),
+    [
+        (b'{"orders":{"1":{}},"success":true}', QuantConnectError, "`orders` is a dict"),
+        (b'{"success":false,"errors":["Backtest not found"]}', QuantConnectError, "not found"),
+        (b'{"success":false,"errors":["please try again later"]}', RetryableError, "again"),
+        (b"<html>Bad gateway</html>", RetryableError, "not JSON"),
+        (b'{"orders":[{"id":1},', RetryableError, "not JSON"),
+    ],
+)
+def test_a_bad_orders_page_fails_naming_the_backtest_and_window(
+    content: bytes, error: type[Exception], message: str
+):
+    with pytest.raises(error, match=message) as raised:
+        parse_orders_page(ORDERS, PAGE_REQUEST, content)
+    assert "backtestId=b, start=0, end=100" in str(raised.value)

@@ -1,17 +1,33 @@
 """The schema module: value parsers, enum maps, and the generated DDL in sql/tables.sql."""
 
 from datetime import UTC, datetime
+from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from pipelines.schema import (
-    ORDER_STATUSES,
+    DIRECTION,
+    ORDER_EVENT_WIRE,
+    ORDER_EVENTS,
+    ORDER_STATUS,
+    ORDER_WIRE,
+    ORDERS,
+    PROPERTIES_WIRE,
     TABLES_SQL,
-    enum_name,
+    EnumMap,
+    Table,
     is_backtest_finished,
     parse_statistic_value,
     parse_timestamp,
+    properties_json_array,
     render_tables_sql,
+    time_in_force,
+    time_in_force_array,
+    time_in_force_expiry,
+    time_in_force_expiry_array,
+    to_json_text,
 )
 
 
@@ -54,6 +70,7 @@ def test_statistic_values_parse_to_numbers_or_null(text: str | None, expected: f
         (1381152660.25, datetime(2013, 10, 7, 13, 31, 0, 250000, tzinfo=UTC)),
         (None, None),
         ("", None),
+        ("soon", None),
     ],
 )
 def test_timestamps_become_utc_instants(raw: object, expected: datetime | None):
@@ -61,7 +78,7 @@ def test_timestamps_become_utc_instants(raw: object, expected: datetime | None):
 
 
 def test_order_and_event_statuses_share_one_vocabulary():
-    status = enum_name(ORDER_STATUSES)
+    status = ORDER_STATUS
     assert [status(code) for code in (0, 1, 2, 3, 5, 6, 7, 8, 9)] == [
         "New",
         "Submitted",
@@ -79,8 +96,59 @@ def test_order_and_event_statuses_share_one_vocabulary():
 
 
 def test_unknown_enum_codes_are_kept_as_text():
-    assert enum_name(ORDER_STATUSES)(4) == "4"
-    assert enum_name(ORDER_STATUSES)("teleported") == "teleported"
+    assert ORDER_STATUS(4) == "4"
+    assert ORDER_STATUS("teleported") == "teleported"
+    assert ORDER_STATUS([1]) == "[1]"
+
+
+@pytest.mark.parametrize(
+    ("names", "raw", "arrow_type"),
+    [
+        (ORDER_STATUS, [0, 1, 3, 4, 9, 10, -1, None, 2], pa.int64()),
+        (DIRECTION, [0, 1, 2, 3, None], pa.int64()),
+        (ORDER_STATUS, ["filled", "partiallyFilled", "FILLED", "Canceled", "4", "x", None], None),
+        (DIRECTION, ["buy", "sell", "Hold", "", None], None),
+    ],
+)
+def test_enum_names_of_a_whole_array_equal_one_by_one(
+    names: EnumMap, raw: list[Any], arrow_type: pa.DataType | None
+):
+    expected = [None if value is None else names(value) for value in raw]
+    assert names.names_of(pa.array(raw, arrow_type)).to_pylist() == expected
+
+
+@pytest.mark.parametrize("table", [ORDERS, ORDER_EVENTS])
+def test_the_fast_reader_covers_every_column_of_the_order_tables(table: Table):
+    wire = ORDER_WIRE if table is ORDERS else ORDER_EVENT_WIRE
+    for column in table.columns:
+        if column.source is None:
+            continue
+        assert column.parse is None or isinstance(column.parse, EnumMap) or column.parse_array, (
+            f"{column.name} needs a parse_array for the fast reader"
+        )
+        if not column.source:
+            continue  # the whole record: its parse_array reads what it needs
+        field_type: pa.DataType = wire
+        for key in column.source:
+            field_type = field_type.field(key).type
+        assert field_type == column.wire_type, column.name
+
+
+@pytest.mark.parametrize(
+    "properties",
+    [
+        {"timeInForce": {}},
+        {"timeInForce": {"expiry": "2024-01-19T21:00:00Z"}},
+        {},
+        None,
+    ],
+)
+def test_time_in_force_over_arrays_equals_one_by_one(properties: dict | None):
+    array = pa.array([properties], PROPERTIES_WIRE)
+    assert time_in_force_array(array).to_pylist() == [time_in_force(properties)]
+    assert time_in_force_expiry_array(array).to_pylist() == [time_in_force_expiry(properties)]
+    assert properties_json_array(array).to_pylist() == [to_json_text(properties)]
+    assert pc.all(pc.is_valid(array)).as_py() is (properties is not None)
 
 
 @pytest.mark.parametrize(
@@ -102,3 +170,18 @@ def test_committed_ddl_matches_the_schema():
     assert TABLES_SQL.read_text() == render_tables_sql(), (
         "sql/tables.sql is stale: run `python -m pipelines.schema`"
     )
+
+
+def test_properties_that_would_need_json_escaping_are_refused_to_the_fast_reader():
+    array = pa.array([{"timeInForce": {"expiry": 'say "when"'}}], PROPERTIES_WIRE)
+    with pytest.raises(ValueError, match="escaping"):
+        properties_json_array(array)
+
+
+def test_bulk_loaded_tables_declare_their_key_without_a_constraint():
+    text = TABLES_SQL.read_text()
+    orders = text[text.index("CREATE TABLE IF NOT EXISTS orders") :]
+    orders = orders[: orders.index(");")]
+    assert "PRIMARY KEY" not in orders
+    assert "unique on (backtest_id, order_id)" in orders
+    assert "PRIMARY KEY (project_id)" in text

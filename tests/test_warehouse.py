@@ -3,11 +3,15 @@
 from pathlib import Path
 
 import duckdb
+import msgspec
+import pyarrow as pa
 import pytest
 
 from pipelines import warehouse
 from pipelines.flatten import order_events_to_arrow, orders_to_arrow, statistics_to_arrow
-from pipelines.schema import ORDERS, TABLES
+from pipelines.loading import OrdersLoader
+from pipelines.paging import BacktestOrders
+from pipelines.schema import ORDERS, TABLES, TABLES_SQL
 
 BACKTEST = "c" * 32
 
@@ -31,16 +35,26 @@ def make_orders(count: int, price: float = 10.0) -> list[dict]:
     ]
 
 
-def replace(conn: duckdb.DuckDBPyConnection, orders: list[dict], events: list[dict]) -> None:
-    load = warehouse.BacktestLoad(
-        7,
-        BACKTEST,
+def load_of(backtest_id: str, orders: list[dict], events: int) -> warehouse.BacktestLoad:
+    return warehouse.BacktestLoad(7, backtest_id, len(orders), events, len(orders), True)
+
+
+def replace(conn: duckdb.DuckDBPyConnection, orders: list[dict], events: pa.Table | None = None):
+    events = order_events_to_arrow(7, BACKTEST, orders) if events is None else events
+    warehouse.replace_backtest_orders(
+        conn,
+        [load_of(BACKTEST, orders, events.num_rows)],
         orders_to_arrow(7, BACKTEST, orders),
-        order_events_to_arrow(7, BACKTEST, events),
-        orders_expected=len(orders),
-        orders_complete=True,
+        events,
     )
-    warehouse.replace_backtest_orders(conn, [load])
+
+
+def unloadable_events(orders: list[dict]) -> pa.Table:
+    """The events of `orders`, with an `order_event_id` DuckDB cannot store: its insert fails."""
+    events = order_events_to_arrow(7, BACKTEST, orders)
+    column = events.schema.get_field_index("order_event_id")
+    broken = pa.array(["not a number"] * events.num_rows, pa.string())
+    return events.set_column(column, "order_event_id", broken)
 
 
 def snapshot(conn: duckdb.DuckDBPyConnection) -> tuple[list, list, list]:
@@ -67,25 +81,22 @@ def test_connect_creates_the_folder_and_every_table(tmp_path: Path):
 
 
 def test_replace_swaps_a_backtests_rows_and_rerunning_changes_nothing(conn):
-    first = make_orders(3)
-    replace(conn, first, first)
+    replace(conn, make_orders(3))
     second = make_orders(5, price=11.0)
-    replace(conn, second, second)
+    replace(conn, second)
     after_second = snapshot(conn)
     assert len(after_second[0]) == 5 and len(after_second[1]) == 10
     assert {row[ORDERS.column_names.index("price")] for row in after_second[0]} == {11.0}
-    replace(conn, second, second)
+    replace(conn, second)
     assert snapshot(conn) == after_second
 
 
 def test_a_failure_halfway_keeps_the_previous_rows_and_lands_nothing(conn):
-    good = make_orders(3)
-    replace(conn, good, good)
+    replace(conn, make_orders(3))
     before = snapshot(conn)
     broken = make_orders(4, price=99.0)
-    broken[3]["events"][1]["orderEventId"] = 1  # duplicate event key: the events insert fails
-    with pytest.raises(duckdb.ConstraintException):
-        replace(conn, broken, broken)
+    with pytest.raises(duckdb.ConversionException):
+        replace(conn, broken, unloadable_events(broken))  # the orders went in first
     assert snapshot(conn) == before
 
 
@@ -107,42 +118,69 @@ def test_columns_added_to_the_schema_are_added_to_old_warehouses(tmp_path: Path)
         assert conn.table("orders").columns == ORDERS.column_names
 
 
-def load_of(backtest_id: str, orders: list[dict]) -> warehouse.BacktestLoad:
-    return warehouse.BacktestLoad(
-        7,
-        backtest_id,
-        orders_to_arrow(7, backtest_id, orders),
-        order_events_to_arrow(7, backtest_id, orders),
-        orders_expected=None,
-        orders_complete=True,
-    )
-
-
 def test_backtests_loaded_together_commit_together(conn):
-    broken = make_orders(2)
-    broken[1]["id"] = 1  # duplicate order key: the orders insert fails
-    with pytest.raises(duckdb.ConstraintException):
+    good, broken = make_orders(3), make_orders(2)
+    with pytest.raises(duckdb.ConversionException):
         warehouse.replace_backtest_orders(
-            conn, [load_of("a" * 32, make_orders(3)), load_of("b" * 32, broken)]
+            conn,
+            [load_of("a" * 32, good, 6), load_of("b" * 32, broken, 4)],
+            orders_to_arrow(7, ["a" * 32] * 3 + ["b" * 32] * 2, good + broken),
+            unloadable_events(good + broken),
         )
     assert snapshot(conn) == ([], [], [])
 
 
-def test_a_bad_backtest_in_a_batch_does_not_keep_the_others_out(conn):
-    from pipelines.paging import BacktestOrders
-    from pipelines.sync import _BatchedLoader
+def fetched(backtest_id: str, orders: list[dict]) -> BacktestOrders:
+    raw = [msgspec.Raw(msgspec.json.encode(order)) for order in orders]
+    return BacktestOrders(7, backtest_id, raw, 1, None, len(orders))
 
-    def fetched(backtest_id: str, orders: list[dict]) -> BacktestOrders:
-        return BacktestOrders(7, backtest_id, orders, 1, 0, None, None)
 
-    broken = make_orders(2)
-    broken[1]["events"][1]["orderEventId"] = 1  # duplicate event key: its insert fails
-    loader = _BatchedLoader(conn, batch_orders=1_000)
-    loader.add(fetched("a" * 32, make_orders(3)), complete=True)
-    loader.add(fetched("b" * 32, broken), complete=True)
-    loader.add(fetched("c" * 32, make_orders(4)), complete=True)
-    loader.flush()
+@pytest.fixture
+def strict_conn(tmp_path: Path):
+    """A warehouse whose `order_events` refuses an `order_event_id` of 1000 or more."""
+    path = tmp_path / "strict.duckdb"
+    with duckdb.connect(str(path)) as setup:
+        ddl = TABLES_SQL.read_text()
+        ddl = ddl.replace(
+            "    event_time TIMESTAMPTZ\n",
+            "    event_time TIMESTAMPTZ CHECK (order_event_id < 1000)\n",
+        )
+        setup.execute(ddl)
+    connection = warehouse.connect(path)
+    yield connection
+    connection.close()
+
+
+def refused(orders: list[dict]) -> list[dict]:
+    orders[-1]["events"][0]["orderEventId"] = 1000
+    return orders
+
+
+def loaded(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return conn.execute("SELECT backtest_id, count(*) FROM orders GROUP BY 1 ORDER BY 1").fetchall()
+
+
+def test_a_refused_write_fails_the_backtests_of_its_transaction_only(strict_conn):
+    with OrdersLoader(strict_conn, batch_orders=1, commit_orders=1) as loader:
+        loader.add(fetched("a" * 32, make_orders(3)))  # committed alone
+        loader.add(fetched("b" * 32, refused(make_orders(2))))
+        loader.add(fetched("c" * 32, make_orders(4)))
     assert set(loader.failures) == {"b" * 32}
-    loaded = conn.execute("SELECT backtest_id, count(*) FROM orders GROUP BY 1 ORDER BY 1")
-    assert loaded.fetchall() == [("a" * 32, 3), ("c" * 32, 4)]
-    assert loader.orders_loaded == 7
+    assert loaded(strict_conn) == [("a" * 32, 3), ("c" * 32, 4)]
+    assert loader.orders_loaded == 7 and loader.commits == 2
+
+
+def test_a_refused_write_rolls_back_its_whole_transaction_keeping_previous_rows(strict_conn):
+    warehouse.replace_backtest_orders(
+        strict_conn,
+        [load_of("b" * 32, make_orders(1), 2)],
+        orders_to_arrow(7, "b" * 32, make_orders(1)),
+        order_events_to_arrow(7, "b" * 32, make_orders(1)),
+    )
+    with OrdersLoader(strict_conn, loaded_before={"b" * 32}, batch_orders=1) as loader:
+        loader.add(fetched("a" * 32, make_orders(3)))
+        loader.add(fetched("b" * 32, refused(make_orders(2))))  # a is in the same transaction
+        loader.add(fetched("c" * 32, make_orders(4)))  # in a new one
+    assert set(loader.failures) == {"a" * 32, "b" * 32}
+    assert loaded(strict_conn) == [("b" * 32, 1), ("c" * 32, 4)]
+    assert loader.orders_loaded == 4

@@ -1,0 +1,268 @@
+"""Load fetched orders into the warehouse: flattened in batches, written in few transactions.
+
+Finished backtests are flattened together, about `batch_orders` orders at a time, on a worker
+thread, while the previous batch is written here, on the calling thread: parsing and DuckDB
+both release the GIL, so the two overlap. Batches go into one open transaction that commits
+once it holds `commit_orders` orders or has been open `commit_seconds`, and at the end. A
+backtest always lands whole, in one transaction: parts of a very large one wait in the parts
+tables until its last part moves them over.
+
+Few, large transactions are what DuckDB writes fastest: it writes their appends straight to
+the file in compressed row groups, where small ones go through the write-ahead log first. The
+time bound keeps what a crash can lose small when the API is slow (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from pipelines import warehouse
+from pipelines.flatten import FlatOrders, RawOrders, flatten_raw_orders
+from pipelines.paging import BacktestOrders
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Parked:
+    """The parts of a backtest still downloading, written to the parts tables so far."""
+
+    orders: int = 0
+    order_events: int = 0
+
+
+Batch = list[BacktestOrders]
+
+
+class OrdersLoader:
+    """Loads `BacktestOrders` (whole backtests, or parts ending with a final one) as described
+    above; the single writer of a sync. `loaded_before` names the backtests that may have rows
+    to replace. Use it as a context manager: leaving the block writes what is left and commits;
+    leaving it on an exception rolls the open transaction back.
+
+    If a write fails, the open transaction rolls back: each backtest in it keeps its previous
+    rows and is reported in `failures`, and so is each backtest with parked parts.
+    """
+
+    def __init__(
+        self,
+        conn: warehouse.Connection,
+        loaded_before: Collection[str] = (),
+        batch_orders: int = 5_000,
+        commit_orders: int = 100_000,
+        commit_seconds: float = 30.0,
+        log: logging.Logger = _log,
+    ) -> None:
+        self.conn = conn
+        self.loaded_before = set(loaded_before)
+        self.batch_orders = batch_orders
+        self.commit_orders = commit_orders
+        self.commit_seconds = commit_seconds
+        self.log = log
+        self.failures: dict[str, Exception] = {}
+        self.warnings: list[str] = []
+        self.orders_loaded = self.events_loaded = 0  # committed
+        self.duplicate_orders = self.duplicate_events = 0
+        self.orders_flattened_slowly = 0
+        self.commits = 0
+        self._buffer: Batch = []
+        self._buffered_orders = 0
+        self._flattening: tuple[Batch, Future[FlatOrders]] | None = None
+        self._flattener = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qc-flatten")
+        self._seen: dict[str, set[Any]] = {}  # order ids per backtest, used on the flattener
+        self._parked: dict[str, _Parked] = {}
+        self._open: list[warehouse.BacktestLoad] = []  # loaded in the open transaction
+        self._open_since: float | None = None
+        self._open_orders = 0
+        self._arrow_pool = pa.default_memory_pool()
+
+    def __enter__(self) -> OrdersLoader:
+        # One DuckDB thread for these appends: the sync's other threads keep the cores busy,
+        # and a second one only adds coordination. And the system allocator for Arrow: the
+        # default (mimalloc) keeps freed memory in per-thread caches, ~80 MB more peak RSS on
+        # the medium benchmark for no speed (docs/benchmarks.md).
+        self.conn.execute("SET threads = 1")
+        self._arrow_pool = pa.default_memory_pool()
+        pa.set_memory_pool(pa.system_memory_pool())
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc is None:
+                self.flush()
+                self._commit()
+            elif self._open_since is not None:
+                self.conn.execute("ROLLBACK")
+        finally:
+            self._flattener.shutdown(cancel_futures=True)
+            self.conn.execute("RESET threads")
+            pa.set_memory_pool(self._arrow_pool)
+
+    def add(self, fetched: BacktestOrders) -> None:
+        """Take a backtest's orders, or part of them; hands on a batch once it is full."""
+        if fetched.backtest_id in self.failures:
+            return  # its parked parts were rolled back: nothing more of it can land
+        self._buffer.append(fetched)
+        self._buffered_orders += len(fetched.orders)
+        if self._buffered_orders >= self.batch_orders:
+            self._hand_on()
+
+    def forget(self, backtest_id: str) -> None:
+        """Drop what is buffered of a backtest whose download failed (parts it parked stay in
+        the parts tables, which every sync drops)."""
+        self._buffer = [f for f in self._buffer if f.backtest_id != backtest_id]
+        self._parked.pop(backtest_id, None)
+
+    def flush(self) -> None:
+        """Flatten and write everything taken so far; commit if the transaction is due."""
+        self._hand_on()
+        self._write_flattened()
+
+    def _hand_on(self) -> None:
+        """Start flattening the buffer, and meanwhile write the batch flattened before it."""
+        batch, self._buffer, self._buffered_orders = self._buffer, [], 0
+        previous = self._flattening
+        self._flattening = (batch, self._flattener.submit(self._flatten, batch)) if batch else None
+        if previous is not None:
+            self._write(*previous)
+
+    def _write_flattened(self) -> None:
+        if self._flattening is not None:
+            self._write(*self._flattening)
+            self._flattening = None
+
+    def _flatten(self, batch: Batch) -> FlatOrders:
+        flat = flatten_raw_orders(
+            [RawOrders(f.project_id, f.backtest_id, f.orders) for f in batch], self._seen
+        )
+        for fetched in batch:
+            if fetched.final:
+                self._seen.pop(fetched.backtest_id, None)
+        return flat
+
+    def _write(self, batch: Batch, flattening: Future[FlatOrders]) -> None:
+        flat = flattening.result()
+        self._note_flattening(flat, sum(len(f.orders) for f in batch))
+        try:
+            self._write_batch(batch, flat)
+        except duckdb.Error as error:
+            self._roll_back(error, [f.backtest_id for f in batch if f.final])
+        if self._open_since is not None and (
+            self._open_orders >= self.commit_orders
+            or time.monotonic() - self._open_since >= self.commit_seconds
+        ):
+            self._commit()
+
+    def _write_batch(self, batch: Batch, flat: FlatOrders) -> None:
+        parts: list[tuple[pa.Table, pa.Table]] = []
+        finals: list[tuple[pa.Table, pa.Table]] = []
+        loads: list[warehouse.BacktestLoad] = []
+        order_offset = event_offset = 0
+        for fetched, orders_count, events_count in zip(
+            batch, flat.orders_per_group, flat.events_per_group, strict=True
+        ):
+            rows = (
+                flat.orders.slice(order_offset, orders_count),
+                flat.order_events.slice(event_offset, events_count),
+            )
+            order_offset += orders_count
+            event_offset += events_count
+            if fetched.backtest_id in self.failures:
+                continue
+            if not fetched.final:
+                parked = self._parked.setdefault(fetched.backtest_id, _Parked())
+                parked.orders += orders_count
+                parked.order_events += events_count
+                parts.append(rows)
+                continue
+            finals.append(rows)
+            loads.append(self._load_of(fetched, orders_count, events_count))
+        if self._open_since is None:
+            self.conn.execute("BEGIN TRANSACTION")
+            self._open_since = time.monotonic()
+        if parts:
+            warehouse.append_part(self.conn, *_concat(parts))
+        if loads:
+            warehouse.write_backtest_orders(self.conn, loads, *_concat(finals))
+        self._open.extend(loads)
+        self._open_orders += flat.orders.num_rows
+        for load in loads:
+            self._parked.pop(load.backtest_id, None)
+
+    def _load_of(self, fetched: BacktestOrders, orders: int, events: int) -> warehouse.BacktestLoad:
+        parked = self._parked.get(fetched.backtest_id)
+        orders_loaded = orders + (parked.orders if parked else 0)
+        mismatch = fetched.count_mismatch(orders_loaded)
+        if mismatch:
+            self.warnings.append(
+                f"backtest {fetched.backtest_id}: {mismatch}; fetched again next run"
+            )
+        return warehouse.BacktestLoad(
+            fetched.project_id,
+            fetched.backtest_id,
+            orders_loaded=orders_loaded,
+            order_events_loaded=events + (parked.order_events if parked else 0),
+            orders_expected=fetched.expected_total,
+            orders_complete=mismatch is None,
+            replaces=fetched.backtest_id in self.loaded_before,
+            from_parts=parked is not None,
+        )
+
+    def _note_flattening(self, flat: FlatOrders, orders: int) -> None:
+        self.duplicate_orders += flat.duplicate_orders
+        self.duplicate_events += flat.duplicate_events
+        if flat.slow_reason is not None:
+            if not self.orders_flattened_slowly:
+                self.log.warning(
+                    "Orders outside the expected wire schema are flattened one by one, which is"
+                    " slower (nothing is lost): %s",
+                    flat.slow_reason,
+                )
+            self.orders_flattened_slowly += orders
+
+    def _commit(self) -> None:
+        if self._open_since is None:
+            return
+        try:
+            warehouse.mark_orders_loaded(self.conn, self._open)
+            self.conn.execute("COMMIT")
+        except duckdb.Error as error:
+            self._roll_back(error, [])
+            return
+        self.orders_loaded += sum(load.orders_loaded for load in self._open)
+        self.events_loaded += sum(load.order_events_loaded for load in self._open)
+        self.commits += 1
+        self._open, self._open_since, self._open_orders = [], None, 0
+
+    def _roll_back(self, error: duckdb.Error, also_failed: list[str]) -> None:
+        if self._open_since is not None:
+            self.conn.execute("ROLLBACK")
+        lost = [load.backtest_id for load in self._open] + list(self._parked) + also_failed
+        for backtest_id in lost:
+            self.failures[backtest_id] = error
+        self.log.error(
+            "Writing to the warehouse failed; %d backtests rolled back: %s", len(lost), error
+        )
+        self._parked.clear()
+        self._open, self._open_since, self._open_orders = [], None, 0
+
+
+def _concat(tables: list[tuple[pa.Table, pa.Table]]) -> tuple[pa.Table, pa.Table]:
+    return (
+        pa.concat_tables([orders for orders, _ in tables]),
+        pa.concat_tables([events for _, events in tables]),
+    )

@@ -245,8 +245,8 @@ _WIRE_OPTIONS = pa_json.ParseOptions(
     explicit_schema=pa.schema(list(ORDER_WIRE)), unexpected_field_behavior="error"
 )
 # Blocks of 1 MiB let the reader parse a batch on several threads (measured: as fast as any
-# size from 1 to 16 MiB, and the least CPU); an order longer than a block takes the slow path.
-_READ_OPTIONS = pa_json.ReadOptions(block_size=1 << 20)
+# size from 1 to 16 MiB, and the least CPU). A block must hold the longest order whole.
+_BLOCK_BYTES = 1 << 20
 
 
 def flatten_raw_orders(
@@ -291,8 +291,9 @@ def _read_wire_orders(
     if not raw:
         records = pa.array([], ORDER_WIRE)
     else:
+        block = max(_BLOCK_BYTES, 2 * max(map(len, raw)))
         reader = pa.BufferReader(b"\n".join(raw))
-        read = pa_json.read_json(reader, _READ_OPTIONS, _WIRE_OPTIONS)
+        read = pa_json.read_json(reader, pa_json.ReadOptions(block_size=block), _WIRE_OPTIONS)
         records = read.to_struct_array().combine_chunks()
     events_lists = pc.struct_field(records, "events")
     event_parents = pc.list_parent_indices(events_lists).to_numpy()

@@ -58,7 +58,7 @@ class OrdersLoader:
         conn: warehouse.Connection,
         loaded_before: Collection[str] = (),
         batch_orders: int = 5_000,
-        commit_orders: int = 100_000,
+        commit_orders: int = 200_000,
         commit_seconds: float = 30.0,
         log: logging.Logger = _log,
     ) -> None:

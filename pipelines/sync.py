@@ -206,7 +206,7 @@ def sync_orders(
     conn: warehouse.Connection,
     log: logging.Logger = _log,
     batch_orders: int = 5_000,
-    commit_orders: int = 100_000,
+    commit_orders: int = 200_000,
     progress_every_seconds: float = 5.0,
 ) -> SyncReport:
     """Load the orders and order events of finished backtests that do not have them yet.
@@ -239,7 +239,7 @@ def sync_orders(
                 commit_orders=commit_orders,
                 log=log,
             ) as loader,
-            in_background(downloads, max_ahead=4) as outcomes,
+            in_background(downloads, max_ahead=2) as outcomes,
         ):
             for item, fetched, error in outcomes:
                 if fetched is not None:

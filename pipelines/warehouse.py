@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -79,31 +79,31 @@ def transaction(conn: Connection) -> Iterator[Connection]:
     conn.execute("COMMIT")
 
 
-@contextmanager
-def staged(conn: Connection, **tables: pa.Table) -> Iterator[None]:
-    """Expose Arrow tables to SQL under the given names for the duration of the block."""
-    for name, table in tables.items():
-        conn.register(name, table)
+def execute_with(conn: Connection, statement: str, **table: pa.Table) -> None:
+    """Run a named statement that reads one Arrow table under the name it is given.
+
+    DuckDB reads it in place, and forgets it when the statement ends (a `register`ed table
+    would stay alive until the transaction commits).
+    """
+    ((name, arrow_table),) = table.items()
     try:
-        yield
-    finally:
-        for name in tables:
-            # In a transaction a failed statement aborted, this waits for the ROLLBACK; the
-            # name is registered afresh by the next write anyway.
-            with suppress(duckdb.TransactionException):
-                conn.unregister(name)
+        conn.from_arrow(arrow_table).query(name, query(statement))
+    except duckdb.TransactionException as error:
+        # In a transaction, DuckDB reports the failure as "the transaction is aborted" while
+        # handling the real error: raise that one.
+        if isinstance(error.__context__, duckdb.Error):
+            raise error.__context__ from None
+        raise
 
 
 def upsert_projects(conn: Connection, projects: pa.Table) -> None:
     """Insert new projects and replace the rows of known ones."""
-    with staged(conn, staged=projects):
-        conn.execute(query("upsert_projects"))
+    execute_with(conn, "upsert_projects", staged=projects)
 
 
 def upsert_backtests(conn: Connection, backtests: pa.Table) -> None:
     """Insert new backtests and replace the rows of known ones (their status moves on)."""
-    with staged(conn, staged=backtests):
-        conn.execute(query("upsert_backtests"))
+    execute_with(conn, "upsert_backtests", staged=backtests)
 
 
 def replace_backtest_statistics(
@@ -119,10 +119,10 @@ def replace_backtest_statistics(
             "backtest_id": pa.array([backtest_id for _, backtest_id in backtests], pa.string()),
         }
     )
-    with staged(conn, staged=statistics, staged_backtests=keys), transaction(conn):
-        conn.execute(query("delete_backtest_statistics"))
-        conn.execute(query("insert_backtest_statistics"))
-        conn.execute(query("mark_statistics_synced"))
+    with transaction(conn):
+        execute_with(conn, "delete_backtest_statistics", staged_backtests=keys)
+        execute_with(conn, "insert_backtest_statistics", staged=statistics)
+        execute_with(conn, "mark_statistics_synced", staged_backtests=keys)
 
 
 @dataclass(frozen=True)
@@ -147,9 +147,8 @@ def create_parts_tables(conn: Connection) -> None:
 
 def append_part(conn: Connection, orders: pa.Table, order_events: pa.Table) -> None:
     """Park part of a backtest still downloading; `write_backtest_orders` moves it over."""
-    with staged(conn, staged=orders, staged_events=order_events):
-        conn.execute(query("append_orders_part"))
-        conn.execute(query("append_order_events_part"))
+    execute_with(conn, "append_orders_part", staged=orders)
+    execute_with(conn, "append_order_events_part", staged_events=order_events)
 
 
 def drop_parts_tables(conn: Connection) -> None:
@@ -171,19 +170,19 @@ def write_backtest_orders(
     """
     replaced = _keys_of([load for load in loads if load.replaces])
     parked = _keys_of([load for load in loads if load.from_parts])
-    with staged(conn, staged=orders, staged_events=order_events):
-        if replaced.num_rows:
-            with staged(conn, staged_loads=replaced):
-                conn.execute(query("delete_loaded_order_events"))
-                conn.execute(query("delete_loaded_orders"))
-        if parked.num_rows:
-            with staged(conn, staged_loads=parked):
-                conn.execute(query("insert_loaded_orders_parts"))
-                conn.execute(query("insert_loaded_order_events_parts"))
-                conn.execute(query("discard_orders_parts"))
-                conn.execute(query("discard_order_events_parts"))
-        conn.execute(query("insert_orders"))
-        conn.execute(query("insert_order_events"))
+    if replaced.num_rows:
+        execute_with(conn, "delete_loaded_order_events", staged_loads=replaced)
+        execute_with(conn, "delete_loaded_orders", staged_loads=replaced)
+    if parked.num_rows:
+        for statement in (
+            "insert_loaded_orders_parts",
+            "insert_loaded_order_events_parts",
+            "discard_orders_parts",
+            "discard_order_events_parts",
+        ):
+            execute_with(conn, statement, staged_loads=parked)
+    execute_with(conn, "insert_orders", staged=orders)
+    execute_with(conn, "insert_order_events", staged_events=order_events)
 
 
 def mark_orders_loaded(conn: Connection, loads: Sequence[BacktestLoad]) -> None:
@@ -204,8 +203,7 @@ def mark_orders_loaded(conn: Connection, loads: Sequence[BacktestLoad]) -> None:
         ],
         schema=_LOADS_SCHEMA,
     )
-    with staged(conn, staged_loads=sync_rows):
-        conn.execute(query("mark_orders_synced"))
+    execute_with(conn, "mark_orders_synced", staged_loads=sync_rows)
 
 
 def replace_backtest_orders(

@@ -1,6 +1,6 @@
 -- Named statements used by pipelines/warehouse.py. Each starts with a `-- name:` line.
--- Staged Arrow tables are registered as `staged`, `staged_events`, `staged_loads` and
--- `staged_backtests`.
+-- A statement that reads an Arrow table reads it under one of the names `staged`,
+-- `staged_events`, `staged_loads` or `staged_backtests` (`warehouse.execute_with`).
 
 -- name: upsert_projects
 INSERT OR REPLACE INTO projects BY NAME SELECT * FROM staged;

@@ -377,3 +377,12 @@ def test_no_orders_give_empty_tables_of_the_schema():
     assert flat.orders.schema == ORDERS.arrow_schema and flat.orders.num_rows == 0
     assert flat.order_events.schema == ORDER_EVENTS.arrow_schema
     assert flat.orders_per_group == [0]
+
+
+def test_an_order_longer_than_a_read_block_still_reads_fast():
+    events = [{**MARKET_ORDER["events"][1], "orderEventId": i} for i in range(1, 6_000)]
+    huge = {**MARKET_ORDER, "events": events}
+    assert len(msgspec.json.encode(huge)) > 1 << 20
+    flat = flatten_one(BACKTEST_ID, [huge, COMBO_LEG])
+    assert flat.slow_reason is None
+    assert flat.order_events.num_rows == len(events)

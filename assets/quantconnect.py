@@ -45,6 +45,7 @@ def report_metadata(table: Table, report: SyncReport) -> dict[str, object]:
         "dagster/row_count": report.row_counts[table.name],
         "dagster/column_schema": table_schema(table),
         **report.counters,
+        **{f"{name}_seconds": round(seconds, 2) for name, seconds in report.seconds.items()},
         "api_requests": sum(report.requests.values()),
         "api_requests_by_endpoint": dg.MetadataValue.json(report.requests),
         "api_retries": sum(report.retries.values()),

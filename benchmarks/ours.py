@@ -52,5 +52,8 @@ def _sync(task: Task, path: Path) -> Outcome:
         reports = sync_everything(client, conn)
         conn.close()
         client.close()
-    counters = {f"{step}.{k}": v for step, r in reports.items() for k, v in r.counters.items()}
-    return Outcome(watch.seconds, count_rows(path, TABLES), counters)
+    details = {f"{step}.{k}": v for step, r in reports.items() for k, v in r.counters.items()}
+    details |= {
+        f"{step}.{k}_seconds": v for step, r in reports.items() for k, v in r.seconds.items()
+    }
+    return Outcome(watch.seconds, count_rows(path, TABLES), details)

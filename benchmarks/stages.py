@@ -52,8 +52,11 @@ def decode_all(pages: list[tuple[int, str, bytes]]) -> None:
         msgspec.json.decode(body)
 
 
-def flatten_and_load(pages: list[tuple[int, str, bytes]], path: Path, batch_orders: int) -> None:
-    """Split the pages into orders, group them per backtest and load them, as a sync does."""
+def flatten_and_load(
+    pages: list[tuple[int, str, bytes]], path: Path, batch_orders: int
+) -> dict[str, float]:
+    """Split the pages into orders, group them per backtest and load them, as a sync does;
+    returns the loader's seconds flattening, writing and committing."""
     backtests: dict[str, BacktestOrders] = {}
     for project_id, backtest_id, body in pages:
         fetched = backtests.setdefault(
@@ -63,6 +66,7 @@ def flatten_and_load(pages: list[tuple[int, str, bytes]], path: Path, batch_orde
     with warehouse.connect(path) as conn, OrdersLoader(conn, batch_orders=batch_orders) as loader:
         for fetched in backtests.values():
             loader.add(fetched)
+    return loader.seconds
 
 
 def main() -> None:
@@ -75,18 +79,23 @@ def main() -> None:
     pages = served_pages(args.dataset)
     orders = sum(len(msgspec.json.decode(body)["orders"]) for _, _, body in pages)
     decode_times, load_times = [], []
+    stage_times: dict[str, list[float]] = {}
     for run in range(args.runs):
         started = time.perf_counter()
         decode_all(pages)
         decode_times.append(time.perf_counter() - started)
         with tempfile.TemporaryDirectory() as folder:
             started = time.perf_counter()
-            flatten_and_load(pages, Path(folder) / f"run{run}.duckdb", args.batch_orders)
+            stages = flatten_and_load(pages, Path(folder) / f"run{run}.duckdb", args.batch_orders)
             load_times.append(time.perf_counter() - started)
+        for name, seconds in stages.items():
+            stage_times.setdefault(name, []).append(seconds)
     decode, load = statistics.median(decode_times), statistics.median(load_times)
     print(f"{args.dataset}: {len(pages)} pages, {orders} orders, median of {args.runs} runs")
     print(f"decode (parse floor): {decode:.2f} s  {orders / decode:,.0f} orders/s")
     print(f"flatten + load:       {load:.2f} s  {orders / load:,.0f} orders/s")
+    busy = ", ".join(f"{name} {statistics.median(t):.2f} s" for name, t in stage_times.items())
+    print(f"  of which (the flattener runs beside the writer): {busy}")
     print(f"flatten+load speed / parse floor speed: {decode / load:.0%}")
 
 

@@ -74,6 +74,8 @@ class OrdersLoader:
         self.duplicate_orders = self.duplicate_events = 0
         self.orders_flattened_slowly = 0
         self.commits = 0
+        # Wall seconds spent flattening (on the worker), writing and committing (here).
+        self.seconds = {"flattening": 0.0, "writing": 0.0, "committing": 0.0}
         self._buffer: Batch = []
         self._buffered_orders = 0
         self._flattening: tuple[Batch, Future[FlatOrders]] | None = None
@@ -146,21 +148,25 @@ class OrdersLoader:
             self._flattening = None
 
     def _flatten(self, batch: Batch) -> FlatOrders:
+        started = time.perf_counter()
         flat = flatten_raw_orders(
             [RawOrders(f.project_id, f.backtest_id, f.orders) for f in batch], self._seen
         )
         for fetched in batch:
             if fetched.final:
                 self._seen.pop(fetched.backtest_id, None)
+        self.seconds["flattening"] += time.perf_counter() - started
         return flat
 
     def _write(self, batch: Batch, flattening: Future[FlatOrders]) -> None:
         flat = flattening.result()
         self._note_flattening(flat, sum(len(f.orders) for f in batch))
+        started = time.perf_counter()
         try:
             self._write_batch(batch, flat)
         except duckdb.Error as error:
             self._roll_back(error, [f.backtest_id for f in batch if f.final])
+        self.seconds["writing"] += time.perf_counter() - started
         if self._open_since is not None and (
             self._open_orders >= self.commit_orders
             or time.monotonic() - self._open_since >= self.commit_seconds
@@ -237,12 +243,15 @@ class OrdersLoader:
     def _commit(self) -> None:
         if self._open_since is None:
             return
+        started = time.perf_counter()
         try:
             warehouse.mark_orders_loaded(self.conn, self._open)
             self.conn.execute("COMMIT")
         except duckdb.Error as error:
             self._roll_back(error, [])
             return
+        finally:
+            self.seconds["committing"] += time.perf_counter() - started
         self.orders_loaded += sum(load.orders_loaded for load in self._open)
         self.events_loaded += sum(load.order_events_loaded for load in self._open)
         self.commits += 1

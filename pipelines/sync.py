@@ -36,6 +36,7 @@ class SyncReport:
 
     row_counts: dict[str, int] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # where the step's time went
     requests: dict[str, int] = field(default_factory=dict)
     retries: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -286,6 +287,7 @@ def sync_orders(
     rows = warehouse.table_row_counts(conn)
     report.row_counts = {"orders": rows["orders"], "order_events": rows["order_events"]}
     elapsed = time.monotonic() - started
+    report.seconds = {"total": elapsed, **loader.seconds}
     log.info(
         "Orders: %d/%d backtests, %d orders in %.1f s", done, len(pending), orders_fetched, elapsed
     )

@@ -1,8 +1,8 @@
 """The Dagster code location: assets, checks, the sync job, its daily schedule and resources.
 
-Configuration comes from the environment: QC_USER_ID and QC_API_TOKEN (read at run time
-through `dg.EnvVar`), QC_API_URL, QC_MAX_CONCURRENCY, QC_MAX_REQUESTS_PER_SECOND,
-WAREHOUSE_PATH and QC_SYNC_CRON.
+Configuration comes from the environment: QC_USER_ID and QC_API_TOKEN (read at run time, else
+the lean CLI's ~/.lean/credentials; never in the run config), QC_API_URL, QC_MAX_CONCURRENCY,
+QC_MAX_REQUESTS_PER_SECOND, WAREHOUSE_PATH and QC_SYNC_CRON.
 """
 
 from __future__ import annotations
@@ -46,8 +46,6 @@ defs = dg.Definitions(
     schedules=[daily_sync],
     resources={
         "quantconnect": QuantConnectResource(
-            user_id=dg.EnvVar("QC_USER_ID"),
-            api_token=dg.EnvVar("QC_API_TOKEN"),
             api_url=os.environ.get("QC_API_URL", DEFAULT_API_URL),
             max_concurrency=int(os.environ.get("QC_MAX_CONCURRENCY", "2")),
             max_requests_per_second=float(os.environ.get("QC_MAX_REQUESTS_PER_SECOND", "2")),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import ipaddress
 import logging
 import math
 import threading
@@ -26,7 +27,7 @@ import urllib3
 from pyrate_limiter import Duration, Limiter, Rate
 
 DEFAULT_API_URL = "https://www.quantconnect.com/api/v2/"
-CREDENTIAL_HINT = "Check QC_USER_ID and QC_API_TOKEN."
+CREDENTIAL_HINT = "Check QC_USER_ID and QC_API_TOKEN (or ~/.lean/credentials without them)."
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +193,28 @@ def parse_orders_page(endpoint: str, body: Mapping[str, Any], content: bytes) ->
     )
 
 
+def refuse_plain_http(base_url: str) -> None:
+    """Raise `ValueError` unless `base_url` is HTTPS or on the loopback interface (the sandbox)."""
+    url = urlsplit(base_url)
+    if url.scheme == "https" and url.hostname:
+        return
+    if url.scheme == "http" and _is_loopback(url.hostname or ""):
+        return
+    raise ValueError(
+        f"refusing API URL {base_url!r}: use https:// (plain http:// only to a loopback host, "
+        "such as the sandbox on 127.0.0.1)"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _connection_pool(base_url: str, maxsize: int) -> urllib3.PoolManager:
     """Keep-alive connections to the API, through the environment's proxy if it names one."""
     url = urlsplit(base_url)
@@ -226,6 +249,7 @@ class QuantConnectClient:
             raise QuantConnectAuthError(
                 "authenticate", None, f"missing credentials. {CREDENTIAL_HINT}"
             )
+        refuse_plain_http(base_url)
         self._user_id = str(user_id).strip()
         self._api_token = str(api_token).strip()
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"

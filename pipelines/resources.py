@@ -11,6 +11,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from pipelines import warehouse
+from pipelines.credentials import Credentials, find_credentials
 from pipelines.quantconnect import DEFAULT_API_URL, QuantConnectClient, RetrySettings
 
 
@@ -21,8 +22,14 @@ class QuantConnectResource(dg.ConfigurableResource):
     jitter; never retries rejected credentials.
     """
 
-    user_id: str = Field(description="QuantConnect user id (QC_USER_ID).")
-    api_token: str = Field(description="QuantConnect API token (QC_API_TOKEN). Never logged.")
+    user_id: str | None = Field(
+        default=None,
+        description="QuantConnect user id; unset: QC_USER_ID, else ~/.lean/credentials.",
+    )
+    api_token: str | None = Field(
+        default=None,
+        description="API token; unset: QC_API_TOKEN, else ~/.lean/credentials. Never logged.",
+    )
     api_url: str = Field(default=DEFAULT_API_URL, description="API base URL (QC_API_URL).")
     timeout_seconds: float = Field(default=60.0, description="Timeout of one HTTP request.")
     max_attempts: int = Field(default=6, description="Attempts per request, the first included.")
@@ -40,12 +47,22 @@ class QuantConnectResource(dg.ConfigurableResource):
             for name, value in super().__repr_args__()
         ]
 
+    def credentials(self) -> Credentials:
+        """The configured credentials, else the environment's, else the lean CLI's file."""
+        if self.user_id and self.api_token:
+            return Credentials(self.user_id, self.api_token, "the resource's configuration")
+        return find_credentials()
+
     @contextmanager
     def client(self) -> Iterator[QuantConnectClient]:
         """A client configured from this resource, closed when the block ends."""
+        credentials = self.credentials()
+        dg.get_dagster_logger().info(
+            f"QuantConnect credentials of user {credentials.user_id} from {credentials.source}"
+        )
         client = QuantConnectClient(
-            user_id=self.user_id,
-            api_token=self.api_token,
+            user_id=credentials.user_id,
+            api_token=credentials.api_token,
             base_url=self.api_url,
             timeout_seconds=self.timeout_seconds,
             retry=RetrySettings(

@@ -1,5 +1,6 @@
 """The code location loads, with its job, schedule, assets and checks wired as documented."""
 
+import json
 import os
 import subprocess
 import sys
@@ -37,18 +38,22 @@ def test_the_resource_repr_hides_the_token():
 
 
 def headless_sync(
-    sandbox: SandboxServer, warehouse: Path, token: str
+    sandbox: SandboxServer, warehouse: Path, home: Path, token: str | None
 ) -> subprocess.CompletedProcess:
+    """`dagster asset materialize` in a fresh process; without `token`, no QC_ credentials in
+    its environment."""
     env = {
         **os.environ,
+        "HOME": str(home),
         "QC_API_URL": sandbox.url,
-        "QC_USER_ID": SANDBOX_USER_ID,
-        "QC_API_TOKEN": token,
         "WAREHOUSE_PATH": str(warehouse),
         "QC_MAX_CONCURRENCY": "4",
         "QC_MAX_REQUESTS_PER_SECOND": "0",
     }
-    env.pop("DAGSTER_HOME", None)
+    for name in ("DAGSTER_HOME", "QC_USER_ID", "QC_API_TOKEN"):
+        env.pop(name, None)
+    if token is not None:
+        env |= {"QC_USER_ID": SANDBOX_USER_ID, "QC_API_TOKEN": token}
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "asset", "materialize", "-m", "pipelines.definitions", "--select", "*"]
     return subprocess.run(
@@ -56,18 +61,22 @@ def headless_sync(
     )
 
 
-def test_the_headless_command_syncs_everything_and_fails_loudly_on_a_wrong_token(
+def test_the_headless_command_syncs_with_lean_credentials_and_fails_loudly_on_a_wrong_token(
     sandbox: SandboxServer, tmp_path: Path
 ):
-    warehouse = tmp_path / "data" / "headless.duckdb"
-    done = headless_sync(sandbox, warehouse, SANDBOX_API_TOKEN)
+    warehouse, lean = tmp_path / "data" / "headless.duckdb", tmp_path / ".lean" / "credentials"
+    lean.parent.mkdir()
+    lean.write_text(json.dumps({"user-id": SANDBOX_USER_ID, "api-token": SANDBOX_API_TOKEN}))
+    done = headless_sync(sandbox, warehouse, tmp_path, token=None)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert f"credentials of user {SANDBOX_USER_ID} from the lean CLI's file" in done.stderr
+    assert SANDBOX_API_TOKEN not in done.stdout + done.stderr
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ASSETS}
     assert all(counts.values()), counts
 
     sandbox.reset_stats()
-    failed = headless_sync(sandbox, warehouse, "wrong-token")
+    failed = headless_sync(sandbox, warehouse, tmp_path, "wrong-token")  # the environment wins
     assert failed.returncode != 0
     assert "QC_USER_ID and QC_API_TOKEN" in failed.stdout + failed.stderr
     assert "wrong-token" not in failed.stdout + failed.stderr

@@ -82,18 +82,23 @@ class QuantConnectResource(dg.ConfigurableResource):
 class WarehouseResource(DuckDBResource):
     """The DuckDB warehouse file (WAREHOUSE_PATH); its folder and tables are created on use.
 
-    Unlike the stock `DuckDBResource`, the connection is closed even when the block fails.
+    Unlike the stock `DuckDBResource`, a writer first takes the warehouse's lock file, so a
+    second sync (another run, another Dagster instance) waits instead of failing on DuckDB's
+    lock, and the connection is closed even when the block fails.
     """
 
     database: str = Field(
         default=warehouse.DEFAULT_WAREHOUSE_PATH, description="Path of the DuckDB file."
     )
+    writer_wait_seconds: float = Field(
+        default=warehouse.DEFAULT_WRITER_WAIT_SECONDS,
+        description="How long a writer waits for another process's sync to finish.",
+    )
 
     @contextmanager
     def get_connection(self) -> Iterator[warehouse.Connection]:
-        """A read-write connection to the warehouse, with the schema in place."""
-        conn = warehouse.connect(self.database)
-        try:
+        """The read-write connection, with the schema in place; one writer at a time."""
+        with warehouse.open_writer(
+            self.database, self.writer_wait_seconds, on_wait=dg.get_dagster_logger().warning
+        ) as conn:
             yield conn
-        finally:
-            conn.close()

@@ -6,7 +6,7 @@ Every statement lives in `sql/`; this module only names them and binds their par
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+from filelock import FileLock, Timeout
 
 from pipelines.schema import SQL_DIR, TABLES, TABLES_SQL, add_column_sql
 
@@ -39,21 +40,80 @@ def query(name: str) -> str:
 DEFAULT_MEMORY_LIMIT = "128MB"
 
 
+DEFAULT_WRITER_WAIT_SECONDS = 600.0
+
+
+class WarehouseBusyError(Exception):
+    """Another process holds the warehouse file: a sync writing it, or a DuckDB session."""
+
+
 def connect(
     path: str | Path, read_only: bool = False, memory_limit: str = DEFAULT_MEMORY_LIMIT
 ) -> Connection:
     """Open the warehouse file, creating its folder (and, unless read-only, its tables).
 
     DuckDB's buffer pool may otherwise grow to most of the machine's memory while a sync
-    writes; past `memory_limit` it evicts written blocks to the file instead.
+    writes; past `memory_limit` it evicts written blocks to the file instead. Raises
+    `WarehouseBusyError` when another process has the file open for writing.
     """
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    conn = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit})
+    try:
+        conn = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit})
+    except duckdb.IOException as error:
+        if "lock" not in str(error).lower():
+            raise
+        # DuckDB admits one process per file while it is open read-write, readers included.
+        raise WarehouseBusyError(
+            f"{path} is open in another process, so it cannot be "
+            f"{'read' if read_only else 'written'} now; try again when that process (a sync, "
+            f"a DuckDB shell or a notebook) is done. DuckDB said: {error}"
+        ) from None
     if not read_only:
         ensure_schema(conn)
     return conn
+
+
+def writer_lock_path(path: str | Path) -> Path:
+    """The lock file that every writer of the warehouse at `path` takes first."""
+    return Path(f"{path}.writer.lock")
+
+
+@contextmanager
+def open_writer(
+    path: str | Path,
+    wait_seconds: float = DEFAULT_WRITER_WAIT_SECONDS,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[Connection]:
+    """The warehouse's read-write connection, one writer at a time across processes.
+
+    A second writer waits up to `wait_seconds` for the first to finish (telling `on_wait`
+    once), then raises `WarehouseBusyError`. The connection closes when the block ends.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(writer_lock_path(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if on_wait is not None:
+            on_wait(f"another sync is writing {path}; waiting up to {wait_seconds:.0f} s")
+        try:
+            lock.acquire(timeout=wait_seconds)
+        except Timeout:
+            raise WarehouseBusyError(
+                f"another sync is still writing {path} after {wait_seconds:.0f} s of waiting "
+                f"(it holds {lock.lock_file}); run again when it is done"
+            ) from None
+    try:
+        conn = connect(path)
+        try:
+            yield conn
+        finally:
+            conn.close()
+    finally:
+        lock.release()
 
 
 def ensure_schema(conn: Connection) -> None:

@@ -37,11 +37,11 @@ def test_the_resource_repr_hides_the_token():
     assert SANDBOX_API_TOKEN not in repr(type(resource)(user_id="1", api_token=SANDBOX_API_TOKEN))
 
 
-def headless_sync(
+def headless_command(
     sandbox: SandboxServer, warehouse: Path, home: Path, token: str | None
-) -> subprocess.CompletedProcess:
-    """`dagster asset materialize` in a fresh process; without `token`, no QC_ credentials in
-    its environment."""
+) -> tuple[list[str], dict[str, str]]:
+    """`dagster asset materialize` of everything, and its environment: HOME at `home`, and
+    without `token` no QC_ credentials."""
     env = {
         **os.environ,
         "HOME": str(home),
@@ -56,6 +56,14 @@ def headless_sync(
         env |= {"QC_USER_ID": SANDBOX_USER_ID, "QC_API_TOKEN": token}
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "asset", "materialize", "-m", "pipelines.definitions", "--select", "*"]
+    return command, env
+
+
+def headless_sync(
+    sandbox: SandboxServer, warehouse: Path, home: Path, token: str | None
+) -> subprocess.CompletedProcess:
+    """A headless sync in a fresh process, waited for."""
+    command, env = headless_command(sandbox, warehouse, home, token)
     return subprocess.run(
         command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
     )

@@ -16,6 +16,7 @@ Two ways in, with the same result:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
@@ -30,6 +31,7 @@ import pyarrow.json as pa_json
 from pipelines.schema import (
     BACKTEST_STATISTICS,
     BACKTESTS,
+    EXTRA,
     ORDER_EVENTS,
     ORDER_WIRE,
     ORDERS,
@@ -37,13 +39,30 @@ from pipelines.schema import (
     Column,
     EnumMap,
     Table,
+    conform_record,
+    parse_int,
     parse_statistic_value,
     timestamps_from_epoch,
     timestamps_from_text,
+    to_json_text,
 )
 
 Record = Mapping[str, Any]
-_NOT_CONVERTIBLE = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError)
+_NOT_CONVERTIBLE = (
+    pa.ArrowInvalid,
+    pa.ArrowTypeError,
+    pa.ArrowNotImplementedError,
+    TypeError,
+    OverflowError,  # an integer beyond 64 bits
+)
+
+# What flattening worked around, counted by (kind, "table.column"); the sync reports them.
+Notes = Counter[tuple[str, str]]
+NOT_UNDERSTOOD = "values_stored_as_null"  # a value its column's type cannot hold
+UNKNOWN_ENUM = "unknown_enum_values"  # kept as the raw code or name
+RENAMED = "legacy_keys_renamed"  # PascalCase or kebab-case keys, read under today's name
+UNKNOWN_FIELDS = "rows_with_unknown_fields"  # kept in the row's `extra` column
+NO_EVENTS_KEY = "orders_without_events_key"  # loaded with no events
 
 
 def _finite(array: pa.Array) -> pa.Array:
@@ -97,8 +116,25 @@ class _RawValues:
         return found
 
 
-def column_array(column: Column, raw: list[Any]) -> pa.Array:
-    """Convert one column's raw values into its Arrow array."""
+def column_array(
+    column: Column, raw: list[Any], notes: Notes | None = None, where: str = ""
+) -> pa.Array:
+    """Convert one column's raw values into its Arrow array; `notes` counts, under `where`,
+    the values its type cannot hold (stored NULL) and unknown enum values (kept as text)."""
+    array = _column_array(column, raw)
+    if notes is not None and column.source != ():
+        if isinstance(column.parse, EnumMap):
+            unknown = sum(v is not None and not column.parse.knows(v) for v in raw)
+            if unknown:
+                notes[UNKNOWN_ENUM, where or column.name] += unknown
+        elif column.parse is None:
+            lost = len(raw) - raw.count(None) - (len(array) - array.null_count)
+            if lost:
+                notes[NOT_UNDERSTOOD, where or column.name] += lost
+    return array
+
+
+def _column_array(column: Column, raw: list[Any]) -> pa.Array:
     convert = _ARROW_CONVERSIONS.get(column.sql_type) if column.parse is None else None
     if convert is not None:
         try:
@@ -111,17 +147,42 @@ def column_array(column: Column, raw: list[Any]) -> pa.Array:
     return pa.array([None if v is None else parse(v) for v in raw], column.arrow_type)
 
 
+def conform_records(
+    table: Table, records: Sequence[Record], notes: Notes | None = None
+) -> tuple[list[Any], list[str | None]]:
+    """The records with their keys spelled as `table` reads them, and each one's unknown
+    fields as JSON text (None when it has none); see `conform_record`."""
+    conformed, extras = [], []
+    renamed = with_extra = 0
+    for record in records:
+        known, extra, renames = conform_record(record, table.shape)
+        conformed.append(known)
+        extras.append(None if extra is None else to_json_text(extra))
+        renamed += renames
+        with_extra += extra is not None
+    if notes is not None and renamed:
+        notes[RENAMED, table.name] += renamed
+    if notes is not None and with_extra:
+        notes[UNKNOWN_FIELDS, table.name] += with_extra
+    return conformed, extras
+
+
 def records_to_arrow(
     table: Table,
     records: Sequence[Record],
     supplied: Mapping[str, Any] | None = None,
+    notes: Notes | None = None,
 ) -> pa.Table:
     """Build `table`'s Arrow table from API records.
 
     `supplied` gives the columns that do not come from the record (those whose `source` is
-    None): a scalar repeats on every row, a list gives one value per row.
+    None): a scalar repeats on every row, a list gives one value per row. Keys in a legacy
+    spelling are read under today's; fields that no column reads go to `extra` as JSON.
+    `notes` counts what had to be worked around.
     """
-    supplied = supplied or {}
+    supplied = dict(supplied or {})
+    if table.has_extra:
+        records, supplied[EXTRA] = conform_records(table, records, notes)
     raw_values = _RawValues(records)
     arrays = []
     for column in table.columns:
@@ -132,18 +193,21 @@ def records_to_arrow(
             else:
                 arrays.append(pa.repeat(pa.scalar(given, column.arrow_type), len(records)))
         else:
-            arrays.append(column_array(column, raw_values.get(column.source)))
+            raw = raw_values.get(column.source)
+            arrays.append(column_array(column, raw, notes, f"{table.name}.{column.name}"))
     return pa.Table.from_arrays(arrays, schema=table.arrow_schema)
 
 
-def projects_to_arrow(projects: Sequence[Record]) -> pa.Table:
+def projects_to_arrow(projects: Sequence[Record], notes: Notes | None = None) -> pa.Table:
     """The `projects` table from `projects/read`'s project objects."""
-    return records_to_arrow(PROJECTS, projects)
+    return records_to_arrow(PROJECTS, projects, notes=notes)
 
 
-def backtests_to_arrow(project_id: int, backtests: Sequence[Record]) -> pa.Table:
+def backtests_to_arrow(
+    project_id: int, backtests: Sequence[Record], notes: Notes | None = None
+) -> pa.Table:
     """The `backtests` rows of one project from `backtests/list`'s summaries."""
-    return records_to_arrow(BACKTESTS, backtests, {"project_id": project_id})
+    return records_to_arrow(BACKTESTS, backtests, {"project_id": project_id}, notes)
 
 
 def statistics_to_arrow(project_id: int, backtest_id: str, statistics: Any) -> pa.Table:
@@ -168,24 +232,40 @@ def statistics_to_arrow(project_id: int, backtest_id: str, statistics: Any) -> p
 
 
 def orders_to_arrow(
-    project_id: int | list[int], backtest_id: str | list[str], orders: Sequence[Record]
+    project_id: int | list[int],
+    backtest_id: str | list[str],
+    orders: Sequence[Record],
+    notes: Notes | None = None,
 ) -> pa.Table:
     """The `orders` rows from `backtests/orders/read`'s order objects.
 
     `project_id` and `backtest_id` are one value for every order, or a list with one per
     order, so that the orders of several backtests convert in one call.
     """
-    return records_to_arrow(ORDERS, orders, {"project_id": project_id, "backtest_id": backtest_id})
+    supplied = {"project_id": project_id, "backtest_id": backtest_id}
+    return records_to_arrow(ORDERS, orders, supplied, notes)
+
+
+def _order_key(order: Any, key: str) -> Any:
+    """`order[key]`, also under a legacy spelling (`Events`, `Id`); None when absent."""
+    if not isinstance(order, Mapping):
+        return None
+    if key in order:
+        return order[key]
+    return next((v for k, v in order.items() if k.lower() == key), None)
 
 
 def order_events(order: Any) -> list[Record]:
     """An order's nested `events`; none when the key is missing or null."""
-    events = order.get("events") if isinstance(order, Mapping) else None
+    events = _order_key(order, "events")
     return events if isinstance(events, list) else []
 
 
 def order_events_to_arrow(
-    project_id: int | list[int], backtest_id: str | list[str], orders: Sequence[Record]
+    project_id: int | list[int],
+    backtest_id: str | list[str],
+    orders: Sequence[Record],
+    notes: Notes | None = None,
 ) -> pa.Table:
     """The `order_events` rows: every order's nested `events`, keyed by their order.
 
@@ -200,16 +280,20 @@ def order_events_to_arrow(
     }
     for name in per_order:
         per_event[name] = []
+    if notes is not None:
+        missing = sum(_order_key(order, "events") is None for order in orders)
+        if missing:
+            notes[NO_EVENTS_KEY, ORDERS.name] += missing
     for index, order in enumerate(orders):
         these = order_events(order)
         if not these:
             continue
         events.extend(these)
-        per_event["order_id"].extend([order.get("id")] * len(these))
+        per_event["order_id"].extend([parse_int(_order_key(order, "id"))] * len(these))
         for name, values in per_order.items():
             per_event[name].extend([values[index]] * len(these))
     supplied = {"project_id": project_id, "backtest_id": backtest_id, **per_event}
-    return records_to_arrow(ORDER_EVENTS, events, supplied)
+    return records_to_arrow(ORDER_EVENTS, events, supplied, notes)
 
 
 # --- Raw orders, as `backtests/orders/read` pages carry them -------------------------------------
@@ -239,6 +323,7 @@ class FlatOrders:
     duplicate_events: int
     slow_reason: str | None  # why the fast reader rejected these orders, which then were
     # flattened record by record; None when it took them
+    notes: Notes  # what was worked around: see `records_to_arrow`
 
 
 _WIRE_OPTIONS = pa_json.ParseOptions(
@@ -264,11 +349,13 @@ def flatten_raw_orders(
     raw = [order for group in groups for order in group.orders]
     project_ids = pa.array([g.project_id for g in groups], pa.int64()).take(backtests)
     backtest_ids = pa.array([g.backtest_id for g in groups], pa.string()).take(backtests)
+    notes: Notes = Counter()
     try:
-        orders, events, event_parents = _read_wire_orders(raw, project_ids, backtest_ids)
+        orders, events, event_parents = _read_wire_orders(raw, project_ids, backtest_ids, notes)
         slow_reason = None
     except (*_NOT_CONVERTIBLE, ValueError) as error:
-        orders, events, event_parents = _decode_orders(raw, project_ids, backtest_ids)
+        notes.clear()
+        orders, events, event_parents = _decode_orders(raw, project_ids, backtest_ids, notes)
         slow_reason = str(error)
     keep_orders = _first_sightings(groups, orders.column("order_id"), seen)
     keep_events = _first_events(event_parents, events.column("order_event_id"), keep_orders)
@@ -281,11 +368,12 @@ def flatten_raw_orders(
         duplicate_orders=int(len(keep_orders) - keep_orders.sum()),
         duplicate_events=int((keep_orders[event_parents] & ~keep_events).sum()),
         slow_reason=slow_reason,
+        notes=notes,
     )
 
 
 def _read_wire_orders(
-    raw: list[Buffer], project_ids: pa.Array, backtest_ids: pa.Array
+    raw: list[Buffer], project_ids: pa.Array, backtest_ids: pa.Array, notes: Notes
 ) -> tuple[pa.Table, pa.Table, np.ndarray]:
     """The fast path: the JSON reader, then one vectorised conversion per column."""
     if not raw:
@@ -296,9 +384,12 @@ def _read_wire_orders(
         read = pa_json.read_json(reader, pa_json.ReadOptions(block_size=block), _WIRE_OPTIONS)
         records = read.to_struct_array().combine_chunks()
     events_lists = pc.struct_field(records, "events")
+    if events_lists.null_count:
+        notes[NO_EVENTS_KEY, ORDERS.name] += events_lists.null_count
     event_parents = pc.list_parent_indices(events_lists).to_numpy()
     event_records = pc.list_flatten(events_lists)
-    orders = _wire_table(ORDERS, records, {"project_id": project_ids, "backtest_id": backtest_ids})
+    supplied = {"project_id": project_ids, "backtest_id": backtest_ids}
+    orders = _wire_table(ORDERS, records, supplied, notes)
     parents = pa.array(event_parents, pa.int64())
     events = _wire_table(
         ORDER_EVENTS,
@@ -308,28 +399,36 @@ def _read_wire_orders(
             "backtest_id": backtest_ids.take(parents),
             "order_id": orders.column("order_id").take(parents),
         },
+        notes,
     )
     return orders, events, event_parents
 
 
 def _wire_table(
-    table: Table, records: pa.StructArray, supplied: Mapping[str, pa.Array]
+    table: Table, records: pa.StructArray, supplied: Mapping[str, pa.Array], notes: Notes
 ) -> pa.Table:
+    # The reader took only known keys, so no row has unknown fields: `extra` is all NULL.
+    supplied = {**supplied, EXTRA: pa.nulls(len(records), pa.string())}
     arrays = [
-        supplied[column.name] if column.source is None else _wire_column(column, records)
+        supplied[column.name]
+        if column.source is None
+        else _wire_column(column, records, notes, f"{table.name}.{column.name}")
         for column in table.columns
     ]
     return pa.Table.from_arrays(arrays, schema=table.arrow_schema)
 
 
-def _wire_column(column: Column, records: pa.StructArray) -> pa.Array:
+def _wire_column(column: Column, records: pa.StructArray, notes: Notes, where: str) -> pa.Array:
     """One column from the wire records: the value at its source path, converted."""
     assert column.source is not None
     values = pc.struct_field(records, list(column.source)) if column.source else records
     if column.parse_array is not None:
         return column.parse_array(values)
     if isinstance(column.parse, EnumMap):
-        return column.parse.names_of(values)
+        names, unknown = column.parse.names_of(values)
+        if unknown:
+            notes[UNKNOWN_ENUM, where] += unknown
+        return names
     if column.parse is not None:
         raise ValueError(f"{column.name}: no vectorised parser")  # a test keeps this unreachable
     if values.type == column.arrow_type:
@@ -340,15 +439,15 @@ def _wire_column(column: Column, records: pa.StructArray) -> pa.Array:
 
 
 def _decode_orders(
-    raw: list[Buffer], project_ids: pa.Array, backtest_ids: pa.Array
+    raw: list[Buffer], project_ids: pa.Array, backtest_ids: pa.Array, notes: Notes
 ) -> tuple[pa.Table, pa.Table, np.ndarray]:
     """The slow path: decode every order to Python and flatten record by record."""
     orders = [msgspec.json.decode(order) for order in raw]
     projects, backtests = project_ids.to_pylist(), backtest_ids.to_pylist()
     counts = [len(order_events(order)) for order in orders]
     return (
-        orders_to_arrow(projects, backtests, orders),
-        order_events_to_arrow(projects, backtests, orders),
+        orders_to_arrow(projects, backtests, orders, notes),
+        order_events_to_arrow(projects, backtests, orders, notes),
         np.repeat(np.arange(len(orders)), counts),
     )
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines import warehouse
-from pipelines.flatten import FlatOrders, RawOrders, flatten_raw_orders
+from pipelines.flatten import FlatOrders, Notes, RawOrders, flatten_raw_orders
 from pipelines.paging import BacktestOrders
 
 _log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class OrdersLoader:
         self.warnings: list[str] = []
         self.orders_loaded = self.events_loaded = 0  # committed
         self.duplicate_orders = self.duplicate_events = 0
+        self.notes: Notes = Counter()  # what flattening worked around
         self.orders_flattened_slowly = 0
         self.commits = 0
         # Wall seconds spent flattening (on the worker), writing and committing (here).
@@ -230,6 +232,7 @@ class OrdersLoader:
 
     def _note_flattening(self, flat: FlatOrders, orders: int) -> None:
         self.duplicate_orders += flat.duplicate_orders
+        self.notes.update(flat.notes)
         self.duplicate_events += flat.duplicate_events
         if flat.slow_reason is not None:
             if not self.orders_flattened_slowly:

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import html
 import ipaddress
+import json
 import logging
 import math
 import threading
@@ -131,6 +132,18 @@ def _is_try_again(text: str) -> bool:
     return "try again" in text.lower()
 
 
+def _number_or_text(text: str) -> float | str:
+    value = float(text)
+    return value if math.isfinite(value) else text
+
+
+def decode_lenient_json(content: bytes) -> Any:
+    """JSON that strict decoders refuse, as .NET serializers can write it: `NaN`, `Infinity`
+    and numbers beyond a double (`1e400`) are kept as their text, for the columns' parsers
+    to store as NULL and count. Raises `ValueError` for anything else that is not JSON."""
+    return json.loads(content, parse_constant=str, parse_float=_number_or_text)
+
+
 def parse_reply(endpoint: str, body: Mapping[str, Any], content: bytes) -> dict[str, Any]:
     """A reply body as JSON, if its `success` is true; otherwise the error it describes.
 
@@ -139,9 +152,12 @@ def parse_reply(endpoint: str, body: Mapping[str, Any], content: bytes) -> dict[
     try:
         payload = msgspec.json.decode(content)
     except msgspec.DecodeError:
-        # An HTML error page or a cut body from a proxy is usually transient.
-        snippet = content[:80].decode("utf-8", "replace")
-        raise RetryableError(endpoint, body, f"the reply is not JSON: {snippet!r}") from None
+        try:
+            payload = decode_lenient_json(content)
+        except ValueError:
+            # An HTML error page or a cut body from a proxy is usually transient.
+            snippet = content[:80].decode("utf-8", "replace")
+            raise RetryableError(endpoint, body, f"the reply is not JSON: {snippet!r}") from None
     if not isinstance(payload, dict):
         raise QuantConnectError(endpoint, body, "the reply is not a JSON object")
     if payload.get("success") is True:
@@ -184,8 +200,13 @@ def parse_orders_page(endpoint: str, body: Mapping[str, Any], content: bytes) ->
         reply = None  # not JSON: `parse_reply` says so
     if reply is None or reply.success is not True:
         payload = parse_reply(endpoint, body, content)  # raises unless `success` is true
-        kind = type(payload.get("orders")).__name__
-        raise QuantConnectError(endpoint, body, f"`orders` is a {kind}, not a list")
+        orders = payload.get("orders")
+        if isinstance(orders, list):  # lenient JSON: NaN, Infinity, 1e400 (now text)
+            texts = [msgspec.Raw(msgspec.json.encode(order)) for order in orders]
+            reply = _OrdersReply(True, texts, payload.get("length"))
+        else:
+            kind = type(orders).__name__
+            raise QuantConnectError(endpoint, body, f"`orders` is a {kind}, not a list")
     length = reply.length
     return OrdersPage(
         reply.orders or [],

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -111,14 +112,24 @@ class EnumMap:
             found = None
         return found if found is not None else str(raw)
 
-    def names_of(self, raw: pa.Array) -> pa.Array:
-        """The names of a whole array of integer codes or of names, as `__call__` gives them."""
+    def knows(self, raw: Any) -> bool:
+        """Whether `raw` is one of the enum's codes or names."""
+        try:
+            if isinstance(raw, str):
+                return raw.lower() in self._by_lower_name
+            return raw in self._by_code and not isinstance(raw, bool)
+        except TypeError:  # unhashable: a list or a map
+            return False
+
+    def names_of(self, raw: pa.Array) -> tuple[pa.Array, int]:
+        """The names of a whole array of integer codes or of names, as `__call__` gives them,
+        and how many values were not the enum's (kept as their raw text)."""
         if pa.types.is_integer(raw.type):
             known = pc.and_(pc.greater_equal(raw, 0), pc.less(raw, len(self._code_names)))
             names = self._code_names.take(pc.if_else(known, raw, pa.scalar(None, raw.type)))
         else:
             names = self._names.take(pc.index_in(pc.utf8_lower(raw), self._lower_names))
-        return pc.coalesce(names, raw.cast(pa.string()))
+        return pc.coalesce(names, raw.cast(pa.string())), names.null_count - raw.null_count
 
 
 # --- Value parsers -----------------------------------------------------------------------------
@@ -153,10 +164,17 @@ def parse_float(raw: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
 def parse_int(raw: Any) -> int | None:
-    """An integer, or None when the value is absent or not a whole number."""
-    value = parse_float(raw)
-    return int(value) if value is not None and value.is_integer() else None
+    """A 64-bit integer, or None when the value is absent, not a whole number or too big."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value: int | None = raw
+    else:
+        number = parse_float(raw)
+        value = int(number) if number is not None and number.is_integer() else None
+    return value if value in _INT64 else None
 
 
 def parse_bool(raw: Any) -> bool | None:
@@ -372,6 +390,20 @@ class Table:
     key: tuple[str, ...]
     description: str
     key_constraint: bool = True
+    read_keys: tuple[str, ...] = ()  # top-level keys read or dropped on purpose, not by path
+
+    @cached_property
+    def shape(self) -> KeyShape:
+        """Every key of a record that some column reads, or that is read or dropped on purpose:
+        the keys `conform_record` keeps; any other key goes to the `extra` column."""
+        paths = {(k,): None for k in self.read_keys}
+        paths |= {c.source: c.wire for c in self.columns if c.source}
+        return KeyShape.of(paths)
+
+    @property
+    def has_extra(self) -> bool:
+        """Whether the table keeps unknown fields in an `extra` column."""
+        return any(c.name == EXTRA for c in self.columns)
 
     @property
     def arrow_schema(self) -> pa.Schema:
@@ -382,6 +414,94 @@ class Table:
     def column_names(self) -> list[str]:
         """The column names, in table order."""
         return [c.name for c in self.columns]
+
+
+EXTRA = "extra"
+
+
+def _fold(key: str) -> str:
+    """A key with case, `-` and `_` ignored: `OrderEventId`, `order-event-id` → `ordereventid`."""
+    return key.replace("-", "").replace("_", "").lower()
+
+
+@dataclass(frozen=True)
+class KeyShape:
+    """The known keys of a JSON object, spelled as the API spells them now: each maps to the
+    shape of its own keys, or to None when its value is read whole. A `whole` shape is a value
+    read whole whose known keys are still respelled (`properties`); it keeps unknown keys."""
+
+    keys: Mapping[str, KeyShape | None]
+    whole: bool = False
+
+    @classmethod
+    def of(cls, paths: Mapping[Path_, pa.DataType | None]) -> KeyShape:
+        """The shape that holds every key path; a path read whole wins over its sub-paths,
+        and its wire type, when a struct, gives the spelling of its keys."""
+        whole = {path[0]: wire for path, wire in paths.items() if len(path) == 1}
+        nested: dict[str, dict[Path_, pa.DataType | None]] = {}
+        for path, wire in paths.items():
+            if path[0] not in whole:
+                nested.setdefault(path[0], {})[path[1:]] = wire
+        return cls(
+            {
+                **{key: cls.of_struct(wire) for key, wire in whole.items()},
+                **{key: cls.of(inner) for key, inner in nested.items()},
+            }
+        )
+
+    @classmethod
+    def of_struct(cls, wire: pa.DataType | None) -> KeyShape | None:
+        """The `whole` shape of a value whose wire type is a struct; None for other types."""
+        if not isinstance(wire, pa.StructType):
+            return None
+        return cls({f.name: cls.of_struct(f.type) for f in wire.fields}, whole=True)
+
+    @cached_property
+    def folded(self) -> dict[str, str]:
+        """Known keys by their `_fold`ed spelling."""
+        return {_fold(key): key for key in self.keys}
+
+
+def conform_record(record: Any, shape: KeyShape) -> tuple[Any, dict[str, Any] | None, int]:
+    """`record` with its keys spelled as `shape` spells them, the fields `shape` does not know
+    (nested ones under their parent's key; None when there are none), and the keys renamed.
+
+    Legacy PascalCase order keys and kebab-case event keys (`Symbol`, `fill-price`) are renamed
+    when the current spelling is not also present (reference §6).
+    """
+    if not isinstance(record, Mapping):
+        return record, None, 0
+    conformed: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    renamed = 0
+    for key, value in record.items():
+        name = key
+        if key not in shape.keys:
+            name = shape.folded.get(_fold(key), key)
+            if name == key or name in record or name in conformed:
+                if shape.whole:
+                    conformed[key] = value
+                else:
+                    extra[key] = value
+                continue
+            renamed += 1
+        inner = shape.keys[name]
+        if inner is not None and isinstance(value, Mapping):
+            value, inner_extra, inner_renamed = conform_record(value, inner)
+            renamed += inner_renamed
+            if inner_extra:
+                extra[key] = inner_extra
+        conformed[name] = value
+    return conformed, extra or None, renamed
+
+
+def _extra() -> Column:
+    return Column(
+        EXTRA,
+        "JSON",
+        None,
+        description="Fields the API sent that no column holds (schema drift), as JSON; or NULL",
+    )
 
 
 def _c(
@@ -433,7 +553,19 @@ PROJECTS = Table(
         _c("parameters", "JSON", "parameters", description="A list or a map, as the API sent it"),
         _c("libraries", "JSON", "libraries"),
         _c("collaborator_count", "BIGINT", "collaborators", parse=lambda v: len(v) if v else 0),
+        _c("owner", "BOOLEAN", "owner", description="The user owns the project"),
+        _c("encrypted", "BOOLEAN", "encrypted"),
+        _c("code_running", "BOOLEAN", "codeRunning"),
+        _c("channel_id", "VARCHAR", "channelId"),
+        _c("lean_environment", "BIGINT", "leanEnvironment"),
+        _c("is_pinned", "BOOLEAN", "isPinned"),
+        _c("max_file_size", "BIGINT", "maxFileSize"),
+        _c("encryption_key", "JSON", "encryptionKey", description="{id, name}, or NULL"),
+        _extra(),
     ),
+    # Dropped on purpose (reference §3): `liveForm` holds brokerage form data ("do not
+    # store"), `sharingTokenBacktest` is a secret, `grid`/`liveGrid` are the IDE's layout.
+    read_keys=("liveForm", "sharingTokenBacktest", "grid", "liveGrid"),
 )
 
 BACKTESTS = Table(
@@ -470,7 +602,9 @@ BACKTESTS = Table(
         _c("trades", "BIGINT", "trades"),
         _c("parameters", "BIGINT", "parameters"),
         _c("security_types", "VARCHAR", "securityTypes"),
+        _extra(),
     ),
+    read_keys=("completed",),  # read by `is_backtest_finished`
 )
 
 BACKTEST_STATISTICS = Table(
@@ -500,6 +634,7 @@ ORDERS = Table(
         _c("symbol_permtick", "VARCHAR", "symbol", "permtick"),
         _c("underlying_symbol", "VARCHAR", "symbol", "underlying", "value"),
         _c("underlying_symbol_id", "VARCHAR", "symbol", "underlying", "id"),
+        _c("underlying_symbol_permtick", "VARCHAR", "symbol", "underlying", "permtick"),
         _enum("security_type", "securityType", names=SECURITY_TYPE, wire=CODE),
         _enum("order_type", "type", names=ORDER_TYPE, wire=CODE),
         _enum("status", "status", names=ORDER_STATUS, wire=CODE),
@@ -564,7 +699,10 @@ ORDERS = Table(
         _c("group_limit_price", "DOUBLE", "groupOrderManager", "limitPrice"),
         _c("group_order_ids", "BIGINT[]", "groupOrderManager", "orderIds"),
         _enum("group_direction", "groupOrderManager", "direction", names=DIRECTION, wire=CODE),
+        _extra(),
     ),
+    # `events` fill `order_events`; `trailing_as_percentage` reads both spellings.
+    read_keys=("events", "trailingAsPercentage", "trailingPercentage"),
 )
 
 ORDER_EVENTS = Table(
@@ -595,7 +733,9 @@ ORDER_EVENTS = Table(
         _c("is_in_the_money", "BOOLEAN", "isInTheMoney"),
         _c("message", "VARCHAR", "message"),
         _c("event_time", "TIMESTAMPTZ", "time", description="Sent as epoch seconds", wire=EPOCH),
+        _extra(),
     ),
+    read_keys=("algorithmId", "orderId"),  # the backtest and the order: parent columns
 )
 
 
@@ -623,7 +763,6 @@ ORDER_WIRE = wire_struct(
     {
         ("trailingAsPercentage",): pa.bool_(),  # both read by `trailing_as_percentage`
         ("trailingPercentage",): pa.bool_(),
-        ("symbol", "underlying", "permtick"): pa.string(),
         ("events",): pa.list_(ORDER_EVENT_WIRE),
     },
 )

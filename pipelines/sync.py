@@ -19,7 +19,17 @@ import pyarrow as pa
 
 from pipelines import warehouse
 from pipelines.download import download_orders, in_background
-from pipelines.flatten import backtests_to_arrow, projects_to_arrow, statistics_to_arrow
+from pipelines.flatten import (
+    NO_EVENTS_KEY,
+    NOT_UNDERSTOOD,
+    RENAMED,
+    UNKNOWN_ENUM,
+    UNKNOWN_FIELDS,
+    Notes,
+    backtests_to_arrow,
+    projects_to_arrow,
+    statistics_to_arrow,
+)
 from pipelines.loading import OrdersLoader
 from pipelines.quantconnect import QuantConnectAuthError, QuantConnectClient
 from pipelines.schema import BACKTESTS
@@ -105,12 +115,29 @@ def _concurrently(
                 future.cancel()
 
 
+_NOTES = {
+    NOT_UNDERSTOOD: "values that the column's type cannot hold, stored as NULL",
+    UNKNOWN_ENUM: "enum values nobody knows, kept as their raw code or name",
+    RENAMED: "keys in a legacy spelling, read under today's name",
+    UNKNOWN_FIELDS: "rows with fields the schema does not know, kept in their `extra` column",
+    NO_EVENTS_KEY: "orders without an `events` key, loaded with no events",
+}
+
+
+def report_notes(report: SyncReport, notes: Notes) -> None:
+    """Count what flattening worked around, by kind, and say where in the warnings."""
+    for kind in _NOTES:
+        report.counters[kind] = sum(n for (k, _), n in notes.items() if k == kind)
+    report.warnings.extend(f"{where}: {n} {_NOTES[kind]}" for (kind, where), n in notes.items())
+
+
 def sync_projects(client: QuantConnectClient, conn: warehouse.Connection) -> SyncReport:
     """Load every project the user can see into `projects`."""
-    meter, report = _RequestMeter(client), SyncReport()
+    meter, report, notes = _RequestMeter(client), SyncReport(), Notes()
     projects = client.read_projects()
-    warehouse.upsert_projects(conn, projects_to_arrow(projects))
+    warehouse.upsert_projects(conn, projects_to_arrow(projects, notes))
     meter.fill(report)
+    report_notes(report, notes)
     report.counters["projects_fetched"] = len(projects)
     report.row_counts["projects"] = warehouse.table_row_counts(conn)["projects"]
     return report
@@ -120,7 +147,7 @@ def sync_backtests(
     client: QuantConnectClient, conn: warehouse.Connection, log: logging.Logger = _log
 ) -> SyncReport:
     """Load every backtest of every known project into `backtests`, running ones included."""
-    meter, report = _RequestMeter(client), SyncReport()
+    meter, report, notes = _RequestMeter(client), SyncReport(), Notes()
     project_ids = warehouse.project_ids(conn)
     tables = []
     for project_id, backtests, error in _concurrently(
@@ -128,10 +155,11 @@ def sync_backtests(
     ):
         if error is not None:
             raise error
-        tables.append(backtests_to_arrow(project_id, backtests or []))
+        tables.append(backtests_to_arrow(project_id, backtests or [], notes))
     table = pa.concat_tables(tables) if tables else BACKTESTS.arrow_schema.empty_table()
     warehouse.upsert_backtests(conn, table)
     meter.fill(report)
+    report_notes(report, notes)
     finished = sum(bool(value) for value in table.column("completed").to_pylist())
     report.counters.update(
         projects=len(project_ids),
@@ -267,6 +295,7 @@ def sync_orders(
         warehouse.drop_parts_tables(conn)
     failures.update(loader.failures)
     report.warnings.extend(loader.warnings)
+    report_notes(report, loader.notes)
     meter.fill(report)
     reloaded = sum(item.reload for item in pending)
     report.counters.update(

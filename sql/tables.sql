@@ -16,6 +16,15 @@ CREATE TABLE IF NOT EXISTS projects (
     parameters JSON,
     libraries JSON,
     collaborator_count BIGINT,
+    owner BOOLEAN,
+    encrypted BOOLEAN,
+    code_running BOOLEAN,
+    channel_id VARCHAR,
+    lean_environment BIGINT,
+    is_pinned BOOLEAN,
+    max_file_size BIGINT,
+    encryption_key JSON,
+    extra JSON,
     PRIMARY KEY (project_id)
 );
 
@@ -50,6 +59,7 @@ CREATE TABLE IF NOT EXISTS backtests (
     trades BIGINT,
     parameters BIGINT,
     security_types VARCHAR,
+    extra JSON,
     PRIMARY KEY (backtest_id)
 );
 
@@ -73,6 +83,7 @@ CREATE TABLE IF NOT EXISTS orders (
     symbol_permtick VARCHAR,
     underlying_symbol VARCHAR,
     underlying_symbol_id VARCHAR,
+    underlying_symbol_permtick VARCHAR,
     security_type VARCHAR,
     order_type VARCHAR,
     status VARCHAR,
@@ -109,7 +120,8 @@ CREATE TABLE IF NOT EXISTS orders (
     group_count BIGINT,
     group_limit_price DOUBLE,
     group_order_ids BIGINT[],
-    group_direction VARCHAR
+    group_direction VARCHAR,
+    extra JSON
     -- unique on (backtest_id, order_id): the loader deduplicates, asset checks verify
 );
 
@@ -136,6 +148,7 @@ CREATE TABLE IF NOT EXISTS order_events (
     is_assignment BOOLEAN,
     is_in_the_money BOOLEAN,
     message VARCHAR,
-    event_time TIMESTAMPTZ
+    event_time TIMESTAMPTZ,
+    extra JSON
     -- unique on (backtest_id, order_id, order_event_id): the loader deduplicates, asset checks verify
 );

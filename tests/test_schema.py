@@ -114,7 +114,9 @@ def test_enum_names_of_a_whole_array_equal_one_by_one(
     names: EnumMap, raw: list[Any], arrow_type: pa.DataType | None
 ):
     expected = [None if value is None else names(value) for value in raw]
-    assert names.names_of(pa.array(raw, arrow_type)).to_pylist() == expected
+    array, unknown = names.names_of(pa.array(raw, arrow_type))
+    assert array.to_pylist() == expected
+    assert unknown == sum(v is not None and not names.knows(v) for v in raw) > 0
 
 
 @pytest.mark.parametrize("table", [ORDERS, ORDER_EVENTS])

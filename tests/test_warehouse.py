@@ -141,10 +141,9 @@ def strict_conn(tmp_path: Path):
     path = tmp_path / "strict.duckdb"
     with duckdb.connect(str(path)) as setup:
         ddl = TABLES_SQL.read_text()
-        ddl = ddl.replace(
-            "    event_time TIMESTAMPTZ\n",
-            "    event_time TIMESTAMPTZ CHECK (order_event_id < 1000)\n",
-        )
+        check = "event_time TIMESTAMPTZ CHECK (order_event_id < 1000)"
+        assert ddl.count("event_time TIMESTAMPTZ") == 1
+        ddl = ddl.replace("event_time TIMESTAMPTZ", check)
         setup.execute(ddl)
     connection = warehouse.connect(path)
     yield connection

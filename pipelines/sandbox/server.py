@@ -46,6 +46,7 @@ SANDBOX_API_TOKEN = "sandbox-token-0123456789abcdef"  # the sandbox's fixed, pub
 
 API_PREFIX = "/api/v2/"
 ADMIN_PREFIX = "/sandbox/"
+Rewrite = Callable[[JsonDict, bytes], bytes]
 MAX_TIMESTAMP_AGE = 7_200  # seconds (ref §1)
 MAX_ORDERS_WINDOW = 100  # end - start (ref §6)
 
@@ -385,6 +386,7 @@ class SandboxServer:
         self._requested_port = port
         self._lock = threading.Lock()
         self._rules: list[FaultRule] = []
+        self._rewrites: dict[str, Rewrite] = {}
         self._requests: Counter[str] = Counter()
         self._faults = 0
         self._auth_failures = 0
@@ -469,6 +471,15 @@ class SandboxServer:
         """Remove every fault rule."""
         self.set_faults([])
 
+    def set_rewrite(self, endpoint: str, rewrite: Rewrite | None) -> None:
+        """Pass every successful reply of `endpoint` through `rewrite(params, body) -> body`
+        (None: stop), to serve payloads the generator never makes. In-process only."""
+        with self._lock:
+            if rewrite is None:
+                self._rewrites.pop(endpoint, None)
+            else:
+                self._rewrites[endpoint] = rewrite
+
     def stats(self) -> JsonDict:
         """Requests per API endpoint (faulted and unauthorised ones included) and totals."""
         with self._lock:
@@ -510,6 +521,9 @@ class SandboxServer:
         reply = self._authenticate(headers)
         if reply is None:
             reply = self._route(endpoint, params)
+            rewrite = self._rewrites.get(endpoint)
+            if rewrite is not None and reply.status == 200 and isinstance(params, dict):
+                reply = dataclasses.replace(reply, body=rewrite(params, reply.body))
         return reply if fault is None else _damage(reply, fault.kind)
 
     def log_access(self, method: str, path: str, reply: Reply, started: float) -> None:

@@ -44,7 +44,10 @@ def warehouse_path(tmp_path: Path) -> Path:
 
 
 def make_resources(
-    sandbox: SandboxServer, warehouse_path: Path, api_token: str = SANDBOX_API_TOKEN
+    sandbox: SandboxServer,
+    warehouse_path: Path,
+    api_token: str = SANDBOX_API_TOKEN,
+    timeout_seconds: float = 5,
 ) -> dict[str, object]:
     """The real resources, pointed at the sandbox and the temp warehouse."""
     return {
@@ -52,7 +55,7 @@ def make_resources(
             user_id=SANDBOX_USER_ID,
             api_token=api_token,
             api_url=sandbox.url,
-            timeout_seconds=5,
+            timeout_seconds=timeout_seconds,
             max_concurrency=4,
             max_requests_per_second=None,
             max_attempts=FAST_RETRY.max_attempts,

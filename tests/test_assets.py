@@ -1,6 +1,7 @@
 """The real Dagster assets, materialized against the sandbox over HTTP into a temp DuckDB file."""
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -14,7 +15,7 @@ ORDERS = "backtests/orders/read"
 TABLES = ("projects", "backtests", "backtest_statistics", "orders", "order_events")
 
 
-def sync(sandbox: SandboxServer, path: Path, **kwargs: str) -> dg.ExecuteInProcessResult:
+def sync(sandbox: SandboxServer, path: Path, **kwargs: Any) -> dg.ExecuteInProcessResult:
     job = defs.resolve_job_def("sync_quantconnect")
     return job.execute_in_process(
         resources=make_resources(sandbox, path, **kwargs), raise_on_error=False
@@ -181,20 +182,24 @@ def test_a_backtest_failing_persistently_is_contained_and_loads_once_the_fault_i
         assert count.fetchone() == (expected[broken],)
 
 
-@pytest.mark.parametrize("kind", ["500", "503", "429", "try_again", "drop"])
+@pytest.mark.parametrize(
+    "kind", ["500", "502", "503", "429", "try_again", "drop", "truncate", "read_timeout"]
+)
 def test_transient_faults_leave_the_same_warehouse_as_a_clean_run(
     sandbox: SandboxServer, tmp_path: Path, kind: str
 ):
     clean = tmp_path / "clean.duckdb"
     assert sync(sandbox, clean).success
     endpoints = ["projects/read", "backtests/list", "backtests/read", ORDERS]
-    rule = {"kind": kind, "count": 2, "retry_after": 0}
+    rule: dict[str, object] = {"kind": kind, "count": 2, "retry_after": 0}
+    if kind == "read_timeout":  # answers after the client stopped waiting
+        rule = {"kind": "latency", "seconds": 1.0, "count": 2}
     sandbox.set_faults(
         [{**rule, "endpoint": endpoint} for endpoint in endpoints]
         + [{**rule, "endpoint": ORDERS, "match": {"start": 100}}]  # pages mid-backtest too
     )
     faulty = tmp_path / "faulty.duckdb"
-    result = sync(sandbox, faulty)
+    result = sync(sandbox, faulty, timeout_seconds=0.3)
     assert result.success
     assert sum(int(metadata(result, table)["api_retries"]) for table in TABLES) >= 10
     assert snapshot(faulty) == snapshot(clean)

@@ -149,15 +149,15 @@ def _column_array(column: Column, raw: list[Any]) -> pa.Array:
 
 def conform_records(
     table: Table, records: Sequence[Record], notes: Notes | None = None
-) -> tuple[list[Any], list[str | None]]:
+) -> tuple[list[Any], list[dict[str, Any] | None]]:
     """The records with their keys spelled as `table` reads them, and each one's unknown
-    fields as JSON text (None when it has none); see `conform_record`."""
+    fields (None when it has none); see `conform_record`."""
     conformed, extras = [], []
     renamed = with_extra = 0
     for record in records:
         known, extra, renames = conform_record(record, table.shape)
         conformed.append(known)
-        extras.append(None if extra is None else to_json_text(extra))
+        extras.append(extra)
         renamed += renames
         with_extra += extra is not None
     if notes is not None and renamed:
@@ -181,12 +181,15 @@ def records_to_arrow(
     `notes` counts what had to be worked around.
     """
     supplied = dict(supplied or {})
+    extras: list[dict[str, Any] | None] | None = None
     if table.has_extra:
-        records, supplied[EXTRA] = conform_records(table, records, notes)
+        records, extras = conform_records(table, records, notes)
     raw_values = _RawValues(records)
     arrays = []
     for column in table.columns:
-        if column.source is None:
+        if column.name == EXTRA and extras is not None:
+            arrays.append(pa.array([to_json_text(e) for e in extras], pa.string()))
+        elif column.source is None:
             given = supplied[column.name]
             if isinstance(given, list):
                 arrays.append(pa.array(given, column.arrow_type))
@@ -194,8 +197,26 @@ def records_to_arrow(
                 arrays.append(pa.repeat(pa.scalar(given, column.arrow_type), len(records)))
         else:
             raw = raw_values.get(column.source)
-            arrays.append(column_array(column, raw, notes, f"{table.name}.{column.name}"))
+            array = column_array(column, raw, notes, f"{table.name}.{column.name}")
+            if extras is not None and column.parse is None:
+                _keep_lost_values(extras, column.source, raw, array)
+            arrays.append(array)
     return pa.Table.from_arrays(arrays, schema=table.arrow_schema)
+
+
+def _keep_lost_values(
+    extras: list[dict[str, Any] | None], path: tuple[str, ...], raw: list[Any], array: pa.Array
+) -> None:
+    """Put each value that `array` could not hold (a NULL where `raw` had one) in its row's
+    extra fields, at its key path: nothing the API sent is lost."""
+    if len(raw) - raw.count(None) == len(array) - array.null_count:
+        return
+    for row, (value, held) in enumerate(zip(raw, array.is_valid().to_pylist(), strict=True)):
+        if value is not None and not held:
+            target = extras[row] = extras[row] or {}
+            for key in path[:-1]:
+                target = target.setdefault(key, {})
+            target[path[-1]] = value
 
 
 def projects_to_arrow(projects: Sequence[Record], notes: Notes | None = None) -> pa.Table:
@@ -256,9 +277,10 @@ def _order_key(order: Any, key: str) -> Any:
 
 
 def order_events(order: Any) -> list[Record]:
-    """An order's nested `events`; none when the key is missing or null."""
+    """An order's nested `events` that are objects; none when the key is missing or null.
+    (Anything else there is kept in the order's `extra`.)"""
     events = _order_key(order, "events")
-    return events if isinstance(events, list) else []
+    return [e for e in events if isinstance(e, Mapping)] if isinstance(events, list) else []
 
 
 def order_events_to_arrow(

@@ -207,9 +207,14 @@ def parse_orders_page(endpoint: str, body: Mapping[str, Any], content: bytes) ->
         else:
             kind = type(orders).__name__
             raise QuantConnectError(endpoint, body, f"`orders` is a {kind}, not a list")
+    orders = reply.orders or []
+    stray = next((i for i, order in enumerate(orders) if memoryview(order)[:1] != b"{"), None)
+    if stray is not None:
+        text = bytes(memoryview(orders[stray])[:80]).decode("utf-8", "replace")
+        raise QuantConnectError(endpoint, body, f"order {stray} is not a JSON object: {text!r}")
     length = reply.length
     return OrdersPage(
-        reply.orders or [],
+        orders,
         length if isinstance(length, int) and not isinstance(length, bool) else None,
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -164,9 +164,6 @@ def parse_float(raw: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-_INT64 = range(-(2**63), 2**63)
-
-
 def parse_int(raw: Any) -> int | None:
     """A 64-bit integer, or None when the value is absent, not a whole number or too big."""
     if isinstance(raw, int) and not isinstance(raw, bool):
@@ -174,7 +171,7 @@ def parse_int(raw: Any) -> int | None:
     else:
         number = parse_float(raw)
         value = int(number) if number is not None and number.is_integer() else None
-    return value if value in _INT64 else None
+    return value if value is not None and -(2**63) <= value < 2**63 else None
 
 
 def parse_bool(raw: Any) -> bool | None:
@@ -183,7 +180,10 @@ def parse_bool(raw: Any) -> bool | None:
 
 
 def parse_text(raw: Any) -> str | None:
-    """Text, or None when absent. Empty strings stay empty: the API sent them."""
+    """Text, or None when absent. Empty strings stay empty: the API sent them. A map or a
+    list where text was expected is kept as its JSON."""
+    if isinstance(raw, dict | list):
+        return to_json_text(raw)
     return None if raw is None else str(raw)
 
 
@@ -391,6 +391,7 @@ class Table:
     description: str
     key_constraint: bool = True
     read_keys: tuple[str, ...] = ()  # top-level keys read or dropped on purpose, not by path
+    object_lists: tuple[str, ...] = ()  # read keys that hold a list of objects
 
     @cached_property
     def shape(self) -> KeyShape:
@@ -398,7 +399,7 @@ class Table:
         the keys `conform_record` keeps; any other key goes to the `extra` column."""
         paths = {(k,): None for k in self.read_keys}
         paths |= {c.source: c.wire for c in self.columns if c.source}
-        return KeyShape.of(paths)
+        return replace(KeyShape.of(paths), object_lists=frozenset(self.object_lists))
 
     @property
     def has_extra(self) -> bool:
@@ -432,6 +433,7 @@ class KeyShape:
 
     keys: Mapping[str, KeyShape | None]
     whole: bool = False
+    object_lists: frozenset[str] = frozenset()  # keys holding a list of objects (`events`)
 
     @classmethod
     def of(cls, paths: Mapping[Path_, pa.DataType | None]) -> KeyShape:
@@ -486,6 +488,22 @@ def conform_record(record: Any, shape: KeyShape) -> tuple[Any, dict[str, Any] | 
                 continue
             renamed += 1
         inner = shape.keys[name]
+        if inner is not None and not inner.whole and not isinstance(value, Mapping | None):
+            extra[key] = value  # a map was expected (`symbol` as text): kept, its columns NULL
+            continue
+        if name in shape.object_lists and value is not None:
+            strays = (
+                [v for v in value if not isinstance(v, Mapping)]
+                if isinstance(value, list)
+                else value
+            )
+            if strays:  # not a list, or items that are not objects: kept, never a NULL row
+                extra[key] = strays
+                value = (
+                    [v for v in value if isinstance(v, Mapping)]
+                    if isinstance(value, list)
+                    else None
+                )
         if inner is not None and isinstance(value, Mapping):
             value, inner_extra, inner_renamed = conform_record(value, inner)
             renamed += inner_renamed
@@ -703,6 +721,7 @@ ORDERS = Table(
     ),
     # `events` fill `order_events`; `trailing_as_percentage` reads both spellings.
     read_keys=("events", "trailingAsPercentage", "trailingPercentage"),
+    object_lists=("events",),
 )
 
 ORDER_EVENTS = Table(

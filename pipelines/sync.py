@@ -116,7 +116,7 @@ def _concurrently(
 
 
 _NOTES = {
-    NOT_UNDERSTOOD: "values that the column's type cannot hold, stored as NULL",
+    NOT_UNDERSTOOD: "values the column's type cannot hold: NULL there, kept as sent in `extra`",
     UNKNOWN_ENUM: "enum values nobody knows, kept as their raw code or name",
     RENAMED: "keys in a legacy spelling, read under today's name",
     UNKNOWN_FIELDS: "rows with fields the schema does not know, kept in their `extra` column",

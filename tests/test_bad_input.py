@@ -196,6 +196,10 @@ def test_nan_infinity_and_huge_numbers_become_null_and_are_counted(tmp_path: Pat
     assert set(
         rows(path, "SELECT price, quantity, contingent_id FROM orders WHERE order_id = 1")
     ) == {(None, None, None)}
+    extras = rows(path, "SELECT DISTINCT extra FROM orders WHERE order_id = 1")
+    assert [json.loads(e) for (e,) in extras] == [
+        {"price": "NaN", "quantity": "1e400", "contingentId": 2**70}  # nothing lost
+    ]
     report = reports["orders"]
     backtests = rows(clean, "SELECT count(*) FROM orders WHERE order_id = 1")[0][0]
     assert report.counters["values_stored_as_null"] == 4 * backtests  # 4 values in each
@@ -305,3 +309,50 @@ def test_a_page_that_is_not_json_fails_naming_endpoint_backtest_and_page(
     assert "not JSON" in str(error)
     loaded = "SELECT backtest_id, count(*) FROM orders GROUP BY 1 ORDER BY 1"
     assert rows(path, loaded) == [r for r in rows(clean, loaded) if r[0] != broken]
+
+
+def test_values_of_the_wrong_shape_load_as_null_and_are_kept_in_extra(tmp_path: Path):
+    def edit(order: dict[str, Any]) -> None:
+        if order["id"] == 1:
+            order.update(symbol="SPY", tag={"note": "a map"}, quantity=[1])
+            order["events"].insert(0, "not an event")
+        if order["id"] == 2:
+            order["events"] = {"unexpected": "map"}
+
+    path = tmp_path / "w.duckdb"
+    reports = sync(path, {ORDERS: each_order(edit)})
+    assert isinstance(reports, dict)
+    found = rows(
+        path, "SELECT DISTINCT symbol, tag, quantity, extra FROM orders WHERE order_id = 1"
+    )
+    assert [(s, t, q, json.loads(e)) for s, t, q, e in found] == [
+        (
+            None,
+            '{"note":"a map"}',
+            None,
+            {"symbol": "SPY", "quantity": [1], "events": ["not an event"]},
+        )
+    ]
+    found = rows(path, "SELECT DISTINCT extra FROM orders WHERE order_id = 2")
+    assert [json.loads(e) for (e,) in found] == [{"events": {"unexpected": "map"}}]
+    assert rows(path, "SELECT count(*) FROM order_events WHERE order_id = 2") == [(0,)]
+    assert rows(path, "SELECT count(*) FROM order_events WHERE order_event_id IS NULL") == [(0,)]
+    counters = reports["orders"].counters
+    assert counters["rows_with_unknown_fields"] > 0 and counters["values_stored_as_null"] > 0
+
+
+def test_an_order_that_is_not_an_object_fails_its_backtest_naming_the_page(
+    tmp_path: Path, clean: Path
+):
+    def rewrite(params: dict[str, Any], body: bytes) -> bytes:
+        reply = json.loads(body)
+        if params["start"] == 0 and reply["orders"]:
+            reply["orders"].insert(3, 42)
+        return json.dumps(reply).encode()
+
+    path = tmp_path / "w.duckdb"
+    error = sync(path, {ORDERS: rewrite})
+    assert isinstance(error, SyncError)
+    assert f"{ORDERS} (projectId=" in str(error)
+    assert "start=0, end=100): order 3 is not a JSON object: '42'" in str(error)
+    assert rows(path, "SELECT count(*) FROM orders") == [(0,)]

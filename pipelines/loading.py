@@ -44,6 +44,10 @@ class _Parked:
 Batch = list[BacktestOrders]
 
 
+class FlattenError(Exception):
+    """A backtest's orders broke the flattener; the other backtests still load."""
+
+
 class OrdersLoader:
     """Loads `BacktestOrders` (whole backtests, or parts ending with a final one) as described
     above; the single writer of a sync. `loaded_before` names the backtests that may have rows
@@ -161,7 +165,11 @@ class OrdersLoader:
         return flat
 
     def _write(self, batch: Batch, flattening: Future[FlatOrders]) -> None:
-        flat = flattening.result()
+        try:
+            flat = flattening.result()
+        except Exception as error:  # a payload no test foresaw: contain it, load the rest
+            self._fail_unflattened(batch, error)
+            return
         self._note_flattening(flat, sum(len(f.orders) for f in batch))
         started = time.perf_counter()
         try:
@@ -174,6 +182,15 @@ class OrdersLoader:
             or time.monotonic() - self._open_since >= self.commit_seconds
         ):
             self._commit()
+
+    def _fail_unflattened(self, batch: Batch, error: Exception) -> None:
+        """Fail the backtests of a batch that the flattener could not convert."""
+        backtest_ids = sorted({fetched.backtest_id for fetched in batch})
+        failure = FlattenError(f"its orders could not be flattened ({error!r}); please report it")
+        for backtest_id in backtest_ids:
+            self.failures[backtest_id] = failure
+            self._parked.pop(backtest_id, None)
+        self.log.error("Orders of %s could not be flattened: %r", ", ".join(backtest_ids), error)
 
     def _write_batch(self, batch: Batch, flat: FlatOrders) -> None:
         parts: list[tuple[pa.Table, pa.Table]] = []

@@ -5,7 +5,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import warehouse
+from pipelines import loading, warehouse
 from pipelines.quantconnect import QuantConnectClient
 from pipelines.sandbox import SandboxServer
 from pipelines.sync import (
@@ -86,3 +86,36 @@ def test_a_backtest_failing_after_some_parts_landed_keeps_nothing_of_them(
             row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()
         }
     assert "orders_parts" not in tables
+
+
+def test_orders_that_break_the_flattener_fail_their_batch_only_with_a_clear_error(
+    sandbox: SandboxServer, client: QuantConnectClient, tmp_path: Path, monkeypatch
+):
+    account = sandbox.account
+    totals = {
+        b["backtestId"]: account.total_orders(b["backtestId"])
+        for p in account.projects()
+        for b in account.backtests(p["projectId"])
+        if b["status"] == "Completed."
+    }
+    broken = max(totals, key=totals.get)
+    real_flatten = loading.flatten_raw_orders
+
+    def flatten_failing_on_broken(groups, seen):  # stands in for a payload no test foresaw
+        if any(group.backtest_id == broken for group in groups):
+            raise KeyError("an unforeseen shape")
+        return real_flatten(groups, seen)
+
+    monkeypatch.setattr(loading, "flatten_raw_orders", flatten_failing_on_broken)
+    path = tmp_path / "w.duckdb"
+    with pytest.raises(SyncError) as failure:
+        sync_all(client, path, batch_orders=100)  # about a backtest per batch
+    assert broken in failure.value.failures
+    assert "could not be flattened (KeyError('an unforeseen shape'))" in str(failure.value)
+    with duckdb.connect(str(path), read_only=True) as conn:
+        loaded = dict(
+            conn.execute("SELECT backtest_id, count(*) FROM orders GROUP BY 1").fetchall()
+        )
+    survivors = {bid: n for bid, n in totals.items() if n and bid not in failure.value.failures}
+    assert broken not in loaded
+    assert survivors and all(loaded.get(bid) == n for bid, n in survivors.items())

@@ -15,6 +15,7 @@ from pipelines.sync import (
     sync_orders,
     sync_projects,
 )
+from pipelines.warehouse import create_views
 
 GROUP = "quantconnect"
 # DuckDB allows one writing process per file: every writer takes a slot in this pool.
@@ -170,4 +171,20 @@ def orders_and_order_events(
     yield dg.MaterializeResult(asset_key="orders", metadata=report_metadata(ORDERS, report))
     yield dg.MaterializeResult(
         asset_key="order_events", metadata=report_metadata(ORDER_EVENTS, report)
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"duckdb"},
+    pool=WRITER_POOL,
+    deps=[dg.AssetKey("orders"), dg.AssetKey("order_events"), backtest_statistics],
+)
+def analysis_views(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """The SQL views over the order history, from `sql/views/`: `fills`, `order_lifecycle`,
+    `symbol_summary`, `backtest_summary` and `slippage`, replaced on every run."""
+    with warehouse.get_connection() as conn:
+        rows = create_views(conn)
+    return dg.MaterializeResult(
+        metadata={"views": ", ".join(rows), **{f"{view}_rows": n for view, n in rows.items()}}
     )

@@ -14,6 +14,7 @@ import dagster as dg
 from assets.checks import ASSET_CHECKS
 from assets.quantconnect import (
     GROUP,
+    analysis_views,
     backtest_statistics,
     backtests,
     orders_and_order_events,
@@ -40,7 +41,7 @@ daily_sync = dg.ScheduleDefinition(
 )
 
 defs = dg.Definitions(
-    assets=[projects, backtests, backtest_statistics, orders_and_order_events],
+    assets=[projects, backtests, backtest_statistics, orders_and_order_events, analysis_views],
     asset_checks=ASSET_CHECKS,
     jobs=[sync_quantconnect],
     schedules=[daily_sync],

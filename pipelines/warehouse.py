@@ -331,6 +331,18 @@ def table_row_counts(conn: Connection) -> dict[str, int]:
     return dict(conn.execute(query("table_row_counts")).fetchall())
 
 
+# The analysis views of `sql/views/`, each after the views it reads.
+VIEWS = ("fills", "order_lifecycle", "symbol_summary", "backtest_summary", "slippage")
+
+
+def create_views(conn: Connection) -> dict[str, int]:
+    """Create or replace the analysis views; returns the rows each one shows now."""
+    with transaction(conn):
+        for view in VIEWS:
+            conn.execute((SQL_DIR / "views" / f"{view}.sql").read_text())
+    return {view: conn.view(view).count("*").fetchall()[0][0] for view in VIEWS}
+
+
 def run_check(conn: Connection, name: str) -> dict[str, Any]:
     """Run a named query from `sql/checks.sql`; returns its single row as a dict."""
     cursor = conn.execute(named_queries("checks.sql")[name])

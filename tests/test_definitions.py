@@ -13,13 +13,14 @@ from pipelines.definitions import DEFAULT_SYNC_CRON, defs
 from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID, SandboxServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ASSETS = {"projects", "backtests", "backtest_statistics", "orders", "order_events"}
+ASSETS = {"projects", "backtests", "backtest_statistics", "orders", "order_events"}  # tables
+VIEWS_ASSET = "analysis_views"
 
 
 def test_definitions_load_with_the_job_schedule_and_every_asset():
     dg.Definitions.validate_loadable(defs)
     job = defs.resolve_job_def("sync_quantconnect")
-    assert {key.path[0] for key in job.asset_layer.selected_asset_keys} == ASSETS
+    assert {key.path[0] for key in job.asset_layer.selected_asset_keys} == ASSETS | {VIEWS_ASSET}
     schedule = defs.resolve_schedule_def("daily_sync")
     assert schedule.cron_schedule == DEFAULT_SYNC_CRON
     assert schedule.execution_timezone == "UTC"

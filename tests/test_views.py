@@ -141,3 +141,20 @@ def test_slippage_covers_every_fill_with_a_quote(conn):
         "CASE f.direction WHEN 'Buy' THEN o.submission_ask_price "
         "WHEN 'Sell' THEN o.submission_bid_price END <> 0",
     )
+
+
+EXAMPLES = sorted((Path(__file__).parent.parent / "sql" / "examples").glob("*.sql"))
+
+
+def test_there_are_at_least_five_commented_examples():
+    assert len(EXAMPLES) >= 5
+    for example in EXAMPLES:
+        assert example.read_text().startswith("-- "), f"{example.name} does not say what it asks"
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.stem for e in EXAMPLES])
+def test_each_example_answers_on_the_sandbox_warehouse(conn, example: Path):
+    result = conn.execute(example.read_text())
+    rows = result.fetchall()
+    assert rows, f"{example.name} found nothing"
+    assert all(any(value is not None for value in row) for row in rows)

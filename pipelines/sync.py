@@ -7,14 +7,18 @@ DuckDB always has a single writer.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import duckdb
 import pyarrow as pa
 
 from pipelines import warehouse
@@ -50,6 +54,15 @@ class SyncReport:
     requests: dict[str, int] = field(default_factory=dict)
     retries: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OrdersProgress:
+    """How far the orders step is: backtests done of those to fetch, and orders fetched."""
+
+    backtests_done: int
+    backtests_total: int
+    orders_fetched: int
 
 
 class SyncError(Exception):
@@ -115,6 +128,32 @@ def _concurrently(
                 future.cancel()
 
 
+Step = TypeVar("Step", bound=Callable[..., SyncReport])
+
+
+def recorded(step: str) -> Callable[[Step], Step]:
+    """Record each run of a sync step in `sync_runs`, with its outcome (`qcw status`)."""
+
+    def decorate(function: Step) -> Step:
+        @functools.wraps(function)
+        def run(
+            client: QuantConnectClient, conn: warehouse.Connection, *args: Any, **kwargs: Any
+        ) -> SyncReport:
+            started = datetime.now(UTC)
+            try:
+                report = function(client, conn, *args, **kwargs)
+            except Exception as error:
+                with contextlib.suppress(duckdb.Error):  # never hide the error itself
+                    warehouse.record_sync_run(conn, step, started, "failed", str(error))
+                raise
+            warehouse.record_sync_run(conn, step, started, "succeeded")
+            return report
+
+        return run  # type: ignore[return-value]
+
+    return decorate
+
+
 _NOTES = {
     NOT_UNDERSTOOD: "values the column's type cannot hold: NULL there, kept as sent in `extra`",
     UNKNOWN_ENUM: "enum values nobody knows, kept as their raw code or name",
@@ -131,6 +170,7 @@ def report_notes(report: SyncReport, notes: Notes) -> None:
     report.warnings.extend(f"{where}: {n} {_NOTES[kind]}" for (kind, where), n in notes.items())
 
 
+@recorded("projects")
 def sync_projects(client: QuantConnectClient, conn: warehouse.Connection) -> SyncReport:
     """Load every project the user can see into `projects`."""
     meter, report, notes = _RequestMeter(client), SyncReport(), Notes()
@@ -143,6 +183,7 @@ def sync_projects(client: QuantConnectClient, conn: warehouse.Connection) -> Syn
     return report
 
 
+@recorded("backtests")
 def sync_backtests(
     client: QuantConnectClient, conn: warehouse.Connection, log: logging.Logger = _log
 ) -> SyncReport:
@@ -187,6 +228,7 @@ def has_final_statistics(backtest: Mapping[str, Any]) -> bool:
     )
 
 
+@recorded("backtest_statistics")
 def sync_backtest_statistics(
     client: QuantConnectClient, conn: warehouse.Connection, log: logging.Logger = _log
 ) -> SyncReport:
@@ -230,6 +272,7 @@ def sync_backtest_statistics(
     return report
 
 
+@recorded("orders")
 def sync_orders(
     client: QuantConnectClient,
     conn: warehouse.Connection,
@@ -237,6 +280,7 @@ def sync_orders(
     batch_orders: int = 5_000,
     commit_orders: int = 200_000,
     progress_every_seconds: float = 5.0,
+    on_progress: Callable[[OrdersProgress], None] | None = None,
 ) -> SyncReport:
     """Load the orders and order events of finished backtests that do not have them yet.
 
@@ -255,6 +299,8 @@ def sync_orders(
     started = last_progress = time.monotonic()
 
     log.info("Fetching orders of %d backtests", len(pending))
+    if on_progress is not None:
+        on_progress(OrdersProgress(0, len(pending), 0))
     warehouse.create_parts_tables(conn)
     try:
         downloads = download_orders(
@@ -277,6 +323,8 @@ def sync_orders(
                     if not fetched.final:
                         continue
                 done += 1
+                if on_progress is not None:
+                    on_progress(OrdersProgress(done, len(pending), orders_fetched))
                 if error is not None or fetched is None:
                     failures[item.backtest_id] = error or RuntimeError("no reply")
                     loader.forget(item.backtest_id)
@@ -328,12 +376,18 @@ def sync_orders(
 
 
 def sync_everything(
-    client: QuantConnectClient, conn: warehouse.Connection, log: logging.Logger = _log
+    client: QuantConnectClient,
+    conn: warehouse.Connection,
+    log: logging.Logger = _log,
+    on_progress: Callable[[OrdersProgress], None] | None = None,
 ) -> dict[str, SyncReport]:
-    """Run every step in dependency order, as the `sync_quantconnect` job does."""
-    return {
+    """Run every step in dependency order, as the `sync_quantconnect` job does, then
+    refresh the analysis views; `on_progress` hears of each backtest whose orders are done."""
+    reports = {
         "projects": sync_projects(client, conn),
         "backtests": sync_backtests(client, conn, log),
         "backtest_statistics": sync_backtest_statistics(client, conn, log),
-        "orders": sync_orders(client, conn, log),
+        "orders": sync_orders(client, conn, log, on_progress=on_progress),
     }
+    reports["analysis_views"] = SyncReport(row_counts=warehouse.create_views(conn))
+    return reports

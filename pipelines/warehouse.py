@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -329,6 +330,31 @@ def backtest_counts(conn: Connection) -> dict[str, int]:
 def table_row_counts(conn: Connection) -> dict[str, int]:
     """Rows per warehouse table."""
     return dict(conn.execute(query("table_row_counts")).fetchall())
+
+
+def record_sync_run(
+    conn: Connection,
+    step: str,
+    started_at: datetime,
+    outcome: str,
+    detail: str | None = None,
+) -> None:
+    """Note that a sync step ran, from `started_at` until now, and how it ended."""
+    finished_at = datetime.now(UTC)
+    conn.execute(query("record_sync_run"), [step, started_at, finished_at, outcome, detail])
+
+
+def last_sync_runs(conn: Connection) -> list[tuple[Any, ...]]:
+    """The latest run of each sync step: step, started, finished, outcome and detail."""
+    try:
+        return conn.execute(query("last_sync_runs")).fetchall()
+    except duckdb.CatalogException:  # a warehouse no sync has written since sync_runs came
+        return []
+
+
+def backtests_by_status(conn: Connection) -> list[tuple[str, int]]:
+    """How many backtests have each status, most common first."""
+    return conn.execute(query("backtests_by_status")).fetchall()
 
 
 # The analysis views of `sql/views/`, each after the views it reads.

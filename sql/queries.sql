@@ -119,3 +119,15 @@ UNION ALL SELECT 'backtests', count(*) FROM backtests
 UNION ALL SELECT 'backtest_statistics', count(*) FROM backtest_statistics
 UNION ALL SELECT 'orders', count(*) FROM orders
 UNION ALL SELECT 'order_events', count(*) FROM order_events;
+
+-- name: record_sync_run
+INSERT INTO sync_runs (step, started_at, finished_at, outcome, detail) VALUES (?, ?, ?, ?, ?);
+
+-- name: last_sync_runs
+SELECT step, started_at, finished_at, outcome, detail
+FROM sync_runs
+QUALIFY row_number() OVER (PARTITION BY step ORDER BY started_at DESC) = 1
+ORDER BY started_at;
+
+-- name: backtests_by_status
+SELECT status, count(*) AS backtests FROM backtests GROUP BY status ORDER BY backtests DESC, status;

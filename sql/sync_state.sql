@@ -14,3 +14,12 @@ CREATE TABLE IF NOT EXISTS backtest_sync (
     -- false when the fetched count disagreed with `length` or "Total Orders": fetched again next run
     orders_complete BOOLEAN
 );
+
+-- One row per run of a sync step (projects, backtests, backtest_statistics, orders).
+CREATE TABLE IF NOT EXISTS sync_runs (
+    step VARCHAR NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ NOT NULL,
+    outcome VARCHAR NOT NULL,  -- 'succeeded' or 'failed'
+    detail VARCHAR  -- what failed, when it did
+);

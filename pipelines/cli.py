@@ -1,0 +1,282 @@
+"""`qcw`: sync, query and inspect the warehouse from a terminal (also `python -m pipelines`).
+
+The commands call the same core as the Dagster assets (`pipelines.sync`); errors are one clear
+message and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+import duckdb
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from pipelines import warehouse
+from pipelines.credentials import CredentialsError, find_credentials
+from pipelines.demo import main as run_demo
+from pipelines.quantconnect import DEFAULT_API_URL, QuantConnectClient, QuantConnectError
+from pipelines.sandbox.__main__ import main as serve_sandbox
+from pipelines.sync import OrdersProgress, SyncError, SyncReport, sync_everything
+
+WAREHOUSE_OPTION = click.option(
+    "--warehouse",
+    "warehouse_path",
+    envvar="WAREHOUSE_PATH",
+    default=warehouse.DEFAULT_WAREHOUSE_PATH,
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The DuckDB file (env WAREHOUSE_PATH).",
+)
+FORMATS = ("table", "csv", "json", "parquet")
+err = Console(stderr=True)
+
+
+@contextmanager
+def clear_errors() -> Iterator[None]:
+    """Turn the errors a user can meet into one message and exit code 1."""
+    try:
+        yield
+    except (
+        CredentialsError,
+        QuantConnectError,
+        SyncError,
+        warehouse.WarehouseBusyError,
+        duckdb.Error,
+        ValueError,
+    ) as error:
+        raise click.ClickException(str(error)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """qcw: QuantConnect projects, backtests, statistics and orders in a DuckDB warehouse."""
+
+
+@main.command()
+@WAREHOUSE_OPTION
+@click.option(
+    "--api-url",
+    envvar="QC_API_URL",
+    default=DEFAULT_API_URL,
+    show_default=True,
+    help="The API base URL (env QC_API_URL); https, or http to a loopback host.",
+)
+@click.option(
+    "--concurrency",
+    envvar="QC_MAX_CONCURRENCY",
+    default=2,
+    show_default=True,
+    type=int,
+    help="Requests in flight at once (env QC_MAX_CONCURRENCY).",
+)
+@click.option(
+    "--requests-per-second",
+    envvar="QC_MAX_REQUESTS_PER_SECOND",
+    default=2.0,
+    show_default=True,
+    type=float,
+    help="Client-side rate limit; 0 for none (env QC_MAX_REQUESTS_PER_SECOND).",
+)
+def sync(warehouse_path: Path, api_url: str, concurrency: int, requests_per_second: float) -> None:
+    """Sync everything new: projects, backtests, statistics, orders and events.
+
+    Credentials come from QC_USER_ID and QC_API_TOKEN, else from the lean CLI's
+    ~/.lean/credentials. Shows progress while orders download, then what the warehouse holds.
+    """
+    with clear_errors():
+        credentials = find_credentials()
+        err.print(f"Credentials of user {credentials.user_id} from {credentials.source}")
+        client = QuantConnectClient(
+            credentials.user_id,
+            credentials.api_token,
+            api_url,
+            max_concurrency=concurrency,
+            max_requests_per_second=requests_per_second or None,
+        )
+        started = time.monotonic()
+        reports: dict[str, SyncReport] = {}
+        try:
+            with warehouse.open_writer(warehouse_path, on_wait=err.print) as conn:
+                try:
+                    with orders_progress() as on_progress:
+                        reports = sync_everything(client, conn, on_progress=on_progress)
+                finally:  # a failed sync still shows what it loaded
+                    print_summary(conn, client, time.monotonic() - started, reports)
+        finally:
+            client.close()
+
+
+@contextmanager
+def orders_progress() -> Iterator[Any]:
+    """A live progress bar of the orders step: backtests done / total, orders/s and ETA."""
+    columns = (
+        TextColumn("orders"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("backtests"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as progress:
+        task: TaskID | None = None
+        started = time.monotonic()
+
+        def on_progress(state: OrdersProgress) -> None:
+            nonlocal task
+            rate = f"{state.orders_fetched / max(time.monotonic() - started, 1e-9):,.0f} orders/s"
+            if task is None:
+                task = progress.add_task("orders", total=state.backtests_total, rate=rate)
+            progress.update(task, completed=state.backtests_done, rate=rate)
+
+        yield on_progress
+
+
+def print_summary(
+    conn: warehouse.Connection,
+    client: QuantConnectClient,
+    seconds: float,
+    reports: dict[str, SyncReport],
+) -> None:
+    """Rows per table, requests per endpoint, and the sync's warnings."""
+    rows = Table("table", "rows", title=f"Warehouse after {seconds:.1f} s")
+    for table, count in warehouse.table_row_counts(conn).items():
+        rows.add_row(table, f"{count:,}")
+    requests = Table("endpoint", "requests", "retries", title="API requests")
+    for endpoint, count in sorted(client.requests_made.items()):
+        requests.add_row(endpoint, f"{count:,}", str(client.retries.get(endpoint, 0)))
+    console = Console()
+    console.print(rows, requests)
+    for step, report in reports.items():
+        for warning in report.warnings:
+            err.print(f"[yellow]warning[/] {step}: {warning}")
+
+
+@main.command()
+@click.argument("query", required=False)
+@click.option("-f", "--file", "file", type=click.File("r"), help="Read the query from a file.")
+@click.option(
+    "--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file."
+)
+@WAREHOUSE_OPTION
+def sql(
+    query: str | None,
+    file: Any,
+    output_format: str,
+    output: Path | None,
+    warehouse_path: Path,
+) -> None:
+    """Run a read-only SQL query on the warehouse: `qcw sql "SELECT ..."` or `qcw sql -f q.sql`.
+
+    Prints a table by default; --format csv, json or parquet, to stdout or -o FILE (parquet
+    needs -o).
+    """
+    if (query is None) == (file is None):
+        raise click.UsageError("give a QUERY or -f FILE, not both")
+    text = query if query is not None else file.read()
+    if output_format == "parquet" and output is None:
+        raise click.UsageError("--format parquet needs -o FILE")
+    with clear_errors():
+        if not warehouse_path.exists():
+            raise click.ClickException(f"no warehouse at {warehouse_path}: run `qcw sync` first")
+        with warehouse.connect(warehouse_path, read_only=True) as conn:
+            relation = conn.sql(text)
+            if relation is None:
+                raise click.ClickException("the statement returns no rows to show")
+            write_result(relation, output_format, output)
+
+
+def write_result(
+    relation: duckdb.DuckDBPyRelation, output_format: str, output: Path | None
+) -> None:
+    """Write a query's result as a table, CSV, JSON lines' array or Parquet."""
+    if output_format == "parquet":
+        assert output is not None
+        relation.write_parquet(str(output))
+        err.print(f"wrote {output}")
+        return
+    names, rows = relation.columns, relation.fetchall()
+    with click.open_file(str(output) if output else "-", "w") as stream:
+        if output_format == "csv":
+            writer = csv.writer(stream)
+            writer.writerow(names)
+            writer.writerows(rows)
+        elif output_format == "json":
+            records = [dict(zip(names, row, strict=True)) for row in rows]
+            json.dump(records, stream, default=str, ensure_ascii=False, indent=2)
+            stream.write("\n")
+        else:
+            table = Table(*names)
+            for row in rows:
+                table.add_row(*("NULL" if v is None else str(v) for v in row))
+            Console(file=stream).print(table)
+
+
+@main.command()
+@WAREHOUSE_OPTION
+def status(warehouse_path: Path) -> None:
+    """What the warehouse holds: rows per table, backtests by status, the last sync runs."""
+    with clear_errors():
+        if not warehouse_path.exists():
+            raise click.ClickException(f"no warehouse at {warehouse_path}: run `qcw sync` first")
+        with warehouse.connect(warehouse_path, read_only=True) as conn:
+            rows = warehouse.table_row_counts(conn)
+            statuses = warehouse.backtests_by_status(conn)
+            runs = warehouse.last_sync_runs(conn)
+    console = Console()
+    tables = Table("table", "rows", title=str(warehouse_path))
+    for table, count in rows.items():
+        tables.add_row(table, f"{count:,}")
+    backtests = Table("status", "backtests", title="Backtests")
+    for name, count in statuses:
+        backtests.add_row(name, f"{count:,}")
+    console.print(tables, backtests)
+    if not runs:
+        console.print("No sync has run yet.")
+        return
+    last = Table("step", "finished (UTC)", "seconds", "outcome", title="Last sync")
+    for step, started, finished, outcome, detail in runs:
+        shown = outcome if detail is None else f"{outcome}: {detail.splitlines()[0][:120]}"
+        seconds = f"{(finished - started).total_seconds():.1f}"
+        last.add_row(step, f"{finished:%Y-%m-%d %H:%M:%S}", seconds, shown)
+    console.print(last)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+def sandbox(arguments: tuple[str, ...]) -> None:
+    """Serve the QuantConnect sandbox on 127.0.0.1 (`qcw sandbox --help` for its options:
+    size, seed, faults, latency)."""
+    serve_sandbox(list(arguments))
+
+
+@main.command()
+def demo() -> None:
+    """What `make demo` runs: sync a sandbox account into the warehouse and summarise it."""
+    sys.exit(run_demo())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,5 @@
-"""The Dagster code location: assets, checks, the sync job, its daily schedule and resources.
+"""The Dagster code location: assets, checks, the sync job, its daily schedule, the sensor of
+newly finished backtests, and resources.
 
 Configuration comes from the environment: QC_USER_ID and QC_API_TOKEN (read at run time, else
 the lean CLI's ~/.lean/credentials; never in the run config), QC_API_URL, QC_MAX_CONCURRENCY,
@@ -20,6 +21,7 @@ from assets.quantconnect import (
     orders_and_order_events,
     projects,
 )
+from assets.sensors import new_finished_backtests
 from pipelines.quantconnect import DEFAULT_API_URL
 from pipelines.resources import QuantConnectResource, WarehouseResource
 from pipelines.warehouse import DEFAULT_WAREHOUSE_PATH
@@ -45,6 +47,7 @@ defs = dg.Definitions(
     asset_checks=ASSET_CHECKS,
     jobs=[sync_quantconnect],
     schedules=[daily_sync],
+    sensors=[new_finished_backtests],
     resources={
         "quantconnect": QuantConnectResource(
             api_url=os.environ.get("QC_API_URL", DEFAULT_API_URL),

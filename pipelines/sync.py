@@ -36,7 +36,7 @@ from pipelines.flatten import (
 )
 from pipelines.loading import OrdersLoader
 from pipelines.quantconnect import QuantConnectAuthError, QuantConnectClient
-from pipelines.schema import BACKTESTS
+from pipelines.schema import BACKTESTS, is_backtest_finished
 
 _log = logging.getLogger(__name__)
 
@@ -373,6 +373,27 @@ def sync_orders(
     if failures:
         raise SyncError("orders", failures, report)
     return report
+
+
+def finished_backtests_without_orders(
+    client: QuantConnectClient, conn: warehouse.Connection
+) -> list[str]:
+    """Ids of the backtests that `backtests/list` shows finished but whose orders the warehouse
+    lacks: one `projects/read` and one `backtests/list` per project, nothing else."""
+    loaded = warehouse.backtests_with_orders_loaded(conn)
+    projects = [project["projectId"] for project in client.read_projects()]
+    found: list[str] = []
+    for _, backtests, error in _concurrently(
+        client.list_backtests, projects, client.max_concurrency
+    ):
+        if error is not None:
+            raise error
+        found += [
+            b["backtestId"]
+            for b in backtests or []
+            if is_backtest_finished(b) and b["backtestId"] not in loaded
+        ]
+    return sorted(found)
 
 
 def sync_everything(

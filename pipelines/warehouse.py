@@ -320,6 +320,11 @@ def backtests_needing_orders(conn: Connection) -> list[PendingBacktest]:
     return [PendingBacktest(*row) for row in rows]
 
 
+def backtests_with_orders_loaded(conn: Connection) -> set[str]:
+    """Ids of the backtests whose orders are loaded, complete."""
+    return {row[0] for row in conn.execute(query("backtests_with_orders_loaded")).fetchall()}
+
+
 def backtest_counts(conn: Connection) -> dict[str, int]:
     """How many backtests there are, how many are finished and how many have orders loaded."""
     cursor = conn.execute(query("backtest_counts"))

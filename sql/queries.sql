@@ -131,3 +131,6 @@ ORDER BY started_at;
 
 -- name: backtests_by_status
 SELECT status, count(*) AS backtests FROM backtests GROUP BY status ORDER BY backtests DESC, status;
+
+-- name: backtests_with_orders_loaded
+SELECT backtest_id FROM backtest_sync WHERE orders_synced_at IS NOT NULL AND orders_complete;

@@ -15,7 +15,7 @@ from pipelines.sync import (
     sync_orders,
     sync_projects,
 )
-from pipelines.warehouse import create_views
+from pipelines.warehouse import Connection, create_views, preview_rows
 
 GROUP = "quantconnect"
 # DuckDB allows one writing process per file: every writer takes a slot in this pool.
@@ -40,11 +40,24 @@ def table_metadata(table: Table) -> dict[str, object]:
     }
 
 
-def report_metadata(table: Table, report: SyncReport) -> dict[str, object]:
-    """Run metadata: the row count and schema, plus what the sync did and cost."""
+def markdown_preview(columns: list[str], rows: list[tuple]) -> dg.MetadataValue:
+    """A few rows as a markdown table, for the asset's page in the UI."""
+
+    def cell(value: object) -> str:
+        text = "" if value is None else str(value)
+        return (text if len(text) <= 40 else text[:39] + "…").replace("|", "\\|")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def report_metadata(table: Table, report: SyncReport, conn: Connection) -> dict[str, object]:
+    """Run metadata: the row count, schema and a preview, plus what the sync did and cost."""
     metadata: dict[str, object] = {
         "dagster/row_count": report.row_counts[table.name],
         "dagster/column_schema": table_schema(table),
+        "preview": markdown_preview(*preview_rows(conn, table.name)),
         **report.counters,
         **{f"{name}_seconds": round(seconds, 2) for name, seconds in report.seconds.items()},
         "api_requests": sum(report.requests.values()),
@@ -79,7 +92,8 @@ def projects(
     """Every QuantConnect project the user can see, from `projects/read`."""
     with quantconnect.client() as client, warehouse.get_connection() as conn:
         report = sync_projects(client, conn)
-    return dg.MaterializeResult(metadata=report_metadata(PROJECTS, report))
+        metadata = report_metadata(PROJECTS, report, conn)
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(
@@ -101,7 +115,8 @@ def backtests(
     """
     with quantconnect.client() as client, warehouse.get_connection() as conn:
         report = sync_backtests(client, conn, log=context.log)
-    return dg.MaterializeResult(metadata=report_metadata(BACKTESTS, report))
+        metadata = report_metadata(BACKTESTS, report, conn)
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(
@@ -126,7 +141,8 @@ def backtest_statistics(
             report = sync_backtest_statistics(client, conn, log=context.log)
         except SyncError as error:
             raise _failure(error) from None
-    return dg.MaterializeResult(metadata=report_metadata(BACKTEST_STATISTICS, report))
+        metadata = report_metadata(BACKTEST_STATISTICS, report, conn)
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.multi_asset(
@@ -168,10 +184,9 @@ def orders_and_order_events(
             report = sync_orders(client, conn, log=context.log)
         except SyncError as error:
             raise _failure(error) from None
-    yield dg.MaterializeResult(asset_key="orders", metadata=report_metadata(ORDERS, report))
-    yield dg.MaterializeResult(
-        asset_key="order_events", metadata=report_metadata(ORDER_EVENTS, report)
-    )
+        orders, events = (report_metadata(t, report, conn) for t in (ORDERS, ORDER_EVENTS))
+    yield dg.MaterializeResult(asset_key="orders", metadata=orders)
+    yield dg.MaterializeResult(asset_key="order_events", metadata=events)
 
 
 @dg.asset(
@@ -185,6 +200,11 @@ def analysis_views(warehouse: WarehouseResource) -> dg.MaterializeResult:
     `symbol_summary`, `backtest_summary` and `slippage`, replaced on every run."""
     with warehouse.get_connection() as conn:
         rows = create_views(conn)
+        preview = markdown_preview(*preview_rows(conn, "backtest_summary"))
     return dg.MaterializeResult(
-        metadata={"views": ", ".join(rows), **{f"{view}_rows": n for view, n in rows.items()}}
+        metadata={
+            "views": ", ".join(rows),
+            **{f"{view}_rows": n for view, n in rows.items()},
+            "backtest_summary_preview": preview,
+        }
     )

@@ -357,6 +357,15 @@ def last_sync_runs(conn: Connection) -> list[tuple[Any, ...]]:
         return []
 
 
+def preview_rows(
+    conn: Connection, table: str, columns: int = 8, rows: int = 5
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The first `columns` columns of the first `rows` rows of a table or view, for a glance."""
+    relation = conn.table(table)
+    names = relation.columns[:columns]
+    return names, relation.select(*names).limit(rows).fetchall()
+
+
 def backtests_by_status(conn: Connection) -> list[tuple[str, int]]:
     """How many backtests have each status, most common first."""
     return conn.execute(query("backtests_by_status")).fetchall()

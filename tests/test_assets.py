@@ -99,6 +99,13 @@ def test_full_sync_fills_all_five_tables_per_the_contract(
     assert orders_meta["orders_fetched"] == sum(expected.values())
     assert orders_meta["api_requests"] > 0
     assert "dagster/column_schema" in orders_meta
+    for table in TABLES:  # every table's page shows a few rows
+        meta = metadata(result, table)
+        preview = meta["preview"].splitlines()
+        shown = min(5, meta["dagster/row_count"])
+        assert preview[0].startswith("| ") and len(preview) == 2 + shown > 2, table
+    views = metadata(result, "analysis_views")
+    assert views["fills_rows"] > 0 and "| project_id |" in views["backtest_summary_preview"]
     checks = result.get_asset_check_evaluations()
     assert len(checks) == 7 and all(c.passed for c in checks)
 

@@ -104,8 +104,8 @@ def test_full_sync_fills_all_five_tables_per_the_contract(
         preview = meta["preview"].splitlines()
         shown = min(5, meta["dagster/row_count"])
         assert preview[0].startswith("| ") and len(preview) == 2 + shown > 2, table
-    views = metadata(result, "analysis_views")
-    assert views["fills_rows"] > 0 and "| project_id |" in views["backtest_summary_preview"]
+    views = metadata(result, "analysis_views")["views"]
+    assert views == "fills, order_lifecycle, symbol_summary, backtest_summary, slippage"
     checks = result.get_asset_check_evaluations()
     assert len(checks) == 7 and all(c.passed for c in checks)
 

@@ -46,13 +46,14 @@ def warehouse_path(tmp_path: Path) -> Path:
 def make_resources(
     sandbox: SandboxServer,
     warehouse_path: Path,
-    api_token: str = SANDBOX_API_TOKEN,
+    api_token: str | None = SANDBOX_API_TOKEN,
     timeout_seconds: float = 5,
 ) -> dict[str, object]:
-    """The real resources, pointed at the sandbox and the temp warehouse."""
+    """The real resources, pointed at the sandbox and the temp warehouse; with `api_token`
+    None, the credentials come from the environment, as `pipelines.definitions` has them."""
     return {
         "quantconnect": QuantConnectResource(
-            user_id=SANDBOX_USER_ID,
+            user_id=None if api_token is None else SANDBOX_USER_ID,
             api_token=api_token,
             api_url=sandbox.url,
             timeout_seconds=timeout_seconds,

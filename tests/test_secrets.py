@@ -10,27 +10,10 @@ import dagster as dg
 import pytest
 
 from pipelines.definitions import defs
-from pipelines.resources import QuantConnectResource, WarehouseResource
 from pipelines.sandbox import SANDBOX_USER_ID, SandboxAccount, SandboxServer
-from tests.conftest import FAST_RETRY, TEST_SIZE
+from tests.conftest import TEST_SIZE, make_resources
 
 ORDERS = "backtests/orders/read"
-
-
-def resources(sandbox: SandboxServer, warehouse: Path) -> dict[str, object]:
-    """As `pipelines.definitions` builds them: the credentials come from the environment."""
-    return {
-        "quantconnect": QuantConnectResource(
-            api_url=sandbox.url,
-            timeout_seconds=5,
-            max_concurrency=4,
-            max_requests_per_second=None,
-            max_attempts=FAST_RETRY.max_attempts,
-            initial_backoff_seconds=FAST_RETRY.initial_backoff_seconds,
-            max_backoff_seconds=FAST_RETRY.max_backoff_seconds,
-        ),
-        "warehouse": WarehouseResource(database=str(warehouse)),
-    }
 
 
 def files_containing(directory: Path, needle: bytes) -> list[Path]:
@@ -56,7 +39,7 @@ def test_the_token_leaks_nowhere_after_a_sync_and_two_failures(
         SandboxServer(account, api_token=token, quiet=False) as sandbox,
         dg.instance_for_test(temp_dir=str(home)) as instance,
     ):
-        run = resources(sandbox, warehouse)
+        run = make_resources(sandbox, warehouse, api_token=None)  # from the environment
         texts.append(repr(run["quantconnect"]))
         assert job.execute_in_process(resources=run, instance=instance).success
 

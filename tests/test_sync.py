@@ -27,6 +27,17 @@ def sync_all(client: QuantConnectClient, path: Path, batch_orders: int) -> None:
         sync_orders(client, conn, batch_orders=batch_orders)
 
 
+def completed_order_totals(sandbox: SandboxServer) -> dict[str, int]:
+    """Orders per completed backtest, straight from the sandbox's account."""
+    account = sandbox.account
+    return {
+        b["backtestId"]: account.total_orders(b["backtestId"])
+        for p in account.projects()
+        for b in account.backtests(p["projectId"])
+        if b["status"] == "Completed."
+    }
+
+
 def contents(path: Path) -> dict[str, list[tuple]]:
     with duckdb.connect(str(path), read_only=True) as conn:
         return {
@@ -54,13 +65,7 @@ def test_a_backtest_failing_after_some_parts_landed_keeps_nothing_of_them(
     sandbox: SandboxServer, client: QuantConnectClient, tmp_path: Path
 ):
     path = tmp_path / "w.duckdb"
-    account = sandbox.account
-    totals = {
-        b["backtestId"]: account.total_orders(b["backtestId"])
-        for p in account.projects()
-        for b in account.backtests(p["projectId"])
-        if b["status"] == "Completed."
-    }
+    totals = completed_order_totals(sandbox)
     broken = max(totals, key=totals.get)
     assert totals[broken] > 200
     last_window = (totals[broken] - 1) // 100 * 100
@@ -91,13 +96,7 @@ def test_a_backtest_failing_after_some_parts_landed_keeps_nothing_of_them(
 def test_orders_that_break_the_flattener_fail_their_batch_only_with_a_clear_error(
     sandbox: SandboxServer, client: QuantConnectClient, tmp_path: Path, monkeypatch
 ):
-    account = sandbox.account
-    totals = {
-        b["backtestId"]: account.total_orders(b["backtestId"])
-        for p in account.projects()
-        for b in account.backtests(p["projectId"])
-        if b["status"] == "Completed."
-    }
+    totals = completed_order_totals(sandbox)
     broken = max(totals, key=totals.get)
     real_flatten = loading.flatten_raw_orders
 

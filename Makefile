@@ -4,7 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format sandbox dev bench clean
+.PHONY: install demo test lint format sandbox dev bench screenshot clean
+
+# The browser test (tests/test_browser.py) drives Debian's Chromium; installed on first use.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+export QCW_CHROMIUM := $(CHROMIUM)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,11 +19,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
+		|| ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
 demo: $(STAMP)
 	$(BIN)/python -m pipelines.demo
 
-test: $(STAMP) lint
+test: $(STAMP) $(CHROMIUM) lint
 	$(BIN)/pytest
+
+# The README's picture of the asset graph, taken by the browser test after a run from the UI.
+screenshot: $(STAMP) $(CHROMIUM)
+	QCW_SCREENSHOT_DIR=$(CURDIR)/docs $(BIN)/pytest tests/test_browser.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

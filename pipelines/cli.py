@@ -232,6 +232,7 @@ def write_result(
             for row in rows:
                 table.add_row(*("NULL" if v is None else str(v) for v in row))
             Console(file=stream).print(table)
+            stream.write(f"{len(rows):,} row{'' if len(rows) == 1 else 's'}\n")
 
 
 @main.command()

@@ -65,3 +65,11 @@ def make_resources(
         ),
         "warehouse": WarehouseResource(database=str(warehouse_path)),
     }
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Keep each phase's report on its test (`item.rep_call`), for fixtures that act on failure."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

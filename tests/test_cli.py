@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,16 @@ from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID, SandboxServer
 from tests.test_definitions import REPO_ROOT
 
 QCW = Path(sys.executable).with_name("qcw")
+README = REPO_ROOT / "README.md"
+
+
+def readme_queries() -> list[list[str]]:
+    """The `qcw` arguments of every query the README shows: each ```sql block, and each
+    `.venv/bin/qcw sql ...` line of its shell blocks (comments dropped)."""
+    text = README.read_text()
+    blocks = [["sql", block] for block in re.findall(r"```sql\n(.*?)```", text, re.DOTALL)]
+    lines = re.findall(r"^\.venv/bin/qcw (sql .*)$", text, re.MULTILINE)
+    return blocks + [shlex.split(line, comments=True) for line in lines]
 
 
 def qcw(
@@ -117,6 +129,22 @@ def test_sql_writes_csv_json_and_parquet_files(synced, tmp_path: Path, output_fo
             reader = "read_csv" if output_format == "csv" else "read_parquet"
             count = conn.execute(f"SELECT count(*) FROM {reader}(?)", [str(out)]).fetchone()[0]
             assert 0 < count <= 10
+
+
+@pytest.mark.parametrize("arguments", readme_queries(), ids=lambda a: a[-1][:40])
+def test_qcw_sql_answers_every_query_in_the_readme(
+    synced, arguments: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.chdir(tmp_path)  # where a README line's `-o FILE` writes
+    arguments = [str(REPO_ROOT / a) if a.startswith("sql/") else a for a in arguments]
+    done = CliRunner().invoke(main, [*arguments, "--warehouse", str(synced[0])])
+    assert done.exit_code == 0, done.output
+    if "-o" in arguments:
+        written = (tmp_path / arguments[arguments.index("-o") + 1]).read_text().splitlines()
+        assert len(written) > 1, "a header and no rows"
+    else:
+        (count,) = re.findall(r"^ *([\d,]+) rows?$", done.output, re.MULTILINE)
+        assert int(count.replace(",", "")) > 0, done.output
 
 
 def test_sql_errors_are_clear_messages_and_writes_are_refused(synced):

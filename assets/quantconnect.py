@@ -15,11 +15,19 @@ from pipelines.sync import (
     sync_orders,
     sync_projects,
 )
-from pipelines.warehouse import Connection, create_views, preview_rows
+from pipelines.warehouse import (
+    Connection,
+    column_types,
+    create_views,
+    preview_rows,
+    view_row_counts,
+)
 
 GROUP = "quantconnect"
 # DuckDB allows one writing process per file: every writer takes a slot in this pool.
 WRITER_POOL = "duckdb_writer"
+# The view whose first rows the analysis_views asset shows: one row per backtest.
+PREVIEWED_VIEW = "backtest_summary"
 
 
 def table_schema(table: Table) -> dg.TableSchema:
@@ -40,14 +48,17 @@ def table_metadata(table: Table) -> dict[str, object]:
     }
 
 
-def markdown_preview(columns: list[str], rows: list[tuple]) -> dg.MetadataValue:
-    """A few rows as a markdown table, for the asset's page in the UI."""
+def markdown_preview(
+    columns: list[str], rows: list[tuple], title: str | None = None
+) -> dg.MetadataValue:
+    """A few rows as a markdown table, for the asset's page in the UI (under `title`)."""
 
     def cell(value: object) -> str:
         text = "" if value is None else str(value)
         return (text if len(text) <= 40 else text[:39] + "…").replace("|", "\\|")
 
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines = [f"**{title}**", ""] if title else []
+    lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return dg.MetadataValue.md("\n".join(lines))
 
@@ -200,6 +211,20 @@ def analysis_views(warehouse: WarehouseResource) -> dg.MaterializeResult:
     `symbol_summary`, `backtest_summary` and `slippage`, replaced on every run."""
     with warehouse.get_connection() as conn:
         views = create_views(conn)
-    # No row counts or previews: a view computes over the whole order history when read,
-    # and a sync with nothing new must stay cheap.
-    return dg.MaterializeResult(metadata={"views": ", ".join(views), "definitions": "sql/views/"})
+        rows = view_row_counts(conn)
+        schemas = {view: column_types(conn, view) for view in views}
+        preview = markdown_preview(*preview_rows(conn, PREVIEWED_VIEW), title=PREVIEWED_VIEW)
+    return dg.MaterializeResult(
+        metadata={
+            "views": ", ".join(views),
+            "definitions": "sql/views/",
+            **{f"{view}_rows": rows[view] for view in views},
+            **{
+                f"{view}_columns": dg.TableSchema(
+                    columns=[dg.TableColumn(name, kind) for name, kind in schemas[view]]
+                )
+                for view in views
+            },
+            "preview": preview,
+        }
+    )

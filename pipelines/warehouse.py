@@ -366,6 +366,14 @@ def preview_rows(
     return names, relation.select(*names).limit(rows).fetchall()
 
 
+def column_types(conn: Connection, relation: str) -> list[tuple[str, str]]:
+    """The columns of a table or view, with their DuckDB types."""
+    described = conn.table(relation)
+    return [
+        (name, str(kind)) for name, kind in zip(described.columns, described.types, strict=True)
+    ]
+
+
 def backtests_by_status(conn: Connection) -> list[tuple[str, int]]:
     """How many backtests have each status, most common first."""
     return conn.execute(query("backtests_by_status")).fetchall()
@@ -382,6 +390,11 @@ def create_views(conn: Connection) -> list[str]:
         for view in VIEWS:
             conn.execute((SQL_DIR / "views" / f"{view}.sql").read_text())
     return list(VIEWS)
+
+
+def view_row_counts(conn: Connection) -> dict[str, int]:
+    """Rows per analysis view. Not cheap: each view computes over the whole order history."""
+    return {view: conn.table(view).count("*").fetchall()[0][0] for view in VIEWS}
 
 
 def run_check(conn: Connection, name: str) -> dict[str, Any]:

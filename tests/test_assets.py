@@ -104,8 +104,14 @@ def test_full_sync_fills_all_five_tables_per_the_contract(
         preview = meta["preview"].splitlines()
         shown = min(5, meta["dagster/row_count"])
         assert preview[0].startswith("| ") and len(preview) == 2 + shown > 2, table
-    views = metadata(result, "analysis_views")["views"]
-    assert views == "fills, order_lifecycle, symbol_summary, backtest_summary, slippage"
+    views = metadata(result, "analysis_views")
+    assert views["views"] == "fills, order_lifecycle, symbol_summary, backtest_summary, slippage"
+    with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+        for view in views["views"].split(", "):  # each view's rows and columns
+            assert views[f"{view}_rows"] == conn.table(view).count("*").fetchall()[0][0] > 0
+            schema = views[f"{view}_columns"]
+            assert [c.name for c in schema.columns] == conn.table(view).columns
+    assert views["preview"].startswith("**backtest_summary**")
     checks = result.get_asset_check_evaluations()
     assert len(checks) == 7 and all(c.passed for c in checks)
 

@@ -24,6 +24,7 @@ from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from pipelines.definitions import defs
 from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID, SandboxAccount, SandboxServer
+from pipelines.warehouse import VIEWS
 from tests.conftest import TEST_SIZE
 from tests.test_assets import TABLES, expected_orders
 
@@ -254,6 +255,12 @@ def test_materialize_all_from_the_ui_loads_the_warehouse_and_every_check_passes(
         expect(row_count).to_have_text(re.compile(rf"^Row count\s*{rows[table]:,}$"))
         expect(page.get_by_text("preview", exact=True)).to_be_visible()
         expect(page.get_by_text("project_id", exact=True).first).to_be_visible()  # the schema
+    page.goto(f"{dagster_ui}/assets/analysis_views")
+    for view in VIEWS:
+        expect(page.get_by_text(f"{view}_rows", exact=True)).to_be_visible()
+        expect(page.get_by_text(f"{view}_columns", exact=True)).to_be_visible()
+    expect(page.get_by_text("**backtest_summary**")).to_have_count(0)  # markdown, rendered
+    expect(page.get_by_text("preview", exact=True)).to_be_visible()
     for asset, checks in CHECKS.items():
         page.goto(f"{dagster_ui}/assets/{asset}?view=checks")
         for check in checks:

@@ -9,7 +9,6 @@ import pytest
 from pipelines import warehouse
 from pipelines.quantconnect import QuantConnectClient
 from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID, SandboxAccount, SandboxServer
-from pipelines.sandbox.data import SandboxSize
 from pipelines.sync import sync_everything
 
 FILLED_EVENTS = "status IN ('Filled', 'PartiallyFilled') AND fill_quantity <> 0"
@@ -17,10 +16,9 @@ FILLED_EVENTS = "status IN ('Filled', 'PartiallyFilled') AND fill_quantity <> 0"
 
 @pytest.fixture(scope="module")
 def conn(tmp_path_factory: pytest.TempPathFactory):
-    """A synced sandbox warehouse, with its views, open read-only."""
+    """The demo's warehouse (the account `make demo` syncs), with its views, open read-only."""
     path = tmp_path_factory.mktemp("views") / "w.duckdb"
-    size = SandboxSize(projects=3, backtests_per_project=5, orders_per_backtest=120)
-    with SandboxServer(SandboxAccount(size, seed=21)) as sandbox:
+    with SandboxServer(SandboxAccount()) as sandbox:
         client = QuantConnectClient(SANDBOX_USER_ID, SANDBOX_API_TOKEN, sandbox.url)
         with warehouse.open_writer(path) as writer:
             sync_everything(client, writer)  # which also creates the views

@@ -22,19 +22,19 @@ import duckdb
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
+from assets.quantconnect import GROUP
 from pipelines.definitions import defs
 from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID, SandboxAccount, SandboxServer
 from pipelines.warehouse import VIEWS
 from tests.conftest import TEST_SIZE
 from tests.test_assets import TABLES, expected_orders
+from tests.test_definitions import REPO_ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("QCW_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(os.environ.get("QCW_SCREENSHOT_DIR", REPO_ROOT / "build" / "screenshots"))
-LOCATION = "quantconnect_warehouse"
-GROUP = "quantconnect"
+LOCATION = "quantconnect_warehouse"  # workspace.yaml
 # Chromium on a closed network: no background connections to Google's hosts (they would be
 # refused, many at a time), no first-run UI.
 CHROMIUM_ARGS = [

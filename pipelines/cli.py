@@ -45,6 +45,14 @@ WAREHOUSE_OPTION = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="The DuckDB file (env WAREHOUSE_PATH).",
 )
+WAIT_OPTION = click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.FloatRange(min=0),
+    default=60,
+    show_default=True,
+    help="While a sync writes the warehouse, wait up to this many seconds (0: fail at once).",
+)
 FORMATS = ("table", "csv", "json", "parquet")
 err = Console(stderr=True)
 
@@ -181,12 +189,14 @@ def print_summary(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file."
 )
 @WAREHOUSE_OPTION
+@WAIT_OPTION
 def sql(
     query: str | None,
     file: Any,
     output_format: str,
     output: Path | None,
     warehouse_path: Path,
+    wait_seconds: float,
 ) -> None:
     """Run a read-only SQL query on the warehouse: `qcw sql "SELECT ..."` or `qcw sql -f q.sql`.
 
@@ -198,14 +208,20 @@ def sql(
     text = query if query is not None else file.read()
     if output_format == "parquet" and output is None:
         raise click.UsageError("--format parquet needs -o FILE")
-    with clear_errors():
-        if not warehouse_path.exists():
-            raise click.ClickException(f"no warehouse at {warehouse_path}: run `qcw sync` first")
-        with warehouse.connect(warehouse_path, read_only=True) as conn:
-            relation = conn.sql(text)
-            if relation is None:
-                raise click.ClickException("the statement returns no rows to show")
-            write_result(relation, output_format, output)
+    with clear_errors(), open_read_only(warehouse_path, wait_seconds) as conn:
+        relation = conn.sql(text)
+        if relation is None:
+            raise click.ClickException("the statement returns no rows to show")
+        write_result(relation, output_format, output)
+
+
+def open_read_only(warehouse_path: Path, wait_seconds: float) -> warehouse.Connection:
+    """The warehouse, read-only, once no sync writes it (waiting up to `wait_seconds`)."""
+    if not warehouse_path.exists():
+        raise click.ClickException(f"no warehouse at {warehouse_path}: run `qcw sync` first")
+    return warehouse.connect(
+        warehouse_path, read_only=True, wait_seconds=wait_seconds, on_wait=err.print
+    )
 
 
 def write_result(
@@ -237,15 +253,13 @@ def write_result(
 
 @main.command()
 @WAREHOUSE_OPTION
-def status(warehouse_path: Path) -> None:
+@WAIT_OPTION
+def status(warehouse_path: Path, wait_seconds: float) -> None:
     """What the warehouse holds: rows per table, backtests by status, the last sync runs."""
-    with clear_errors():
-        if not warehouse_path.exists():
-            raise click.ClickException(f"no warehouse at {warehouse_path}: run `qcw sync` first")
-        with warehouse.connect(warehouse_path, read_only=True) as conn:
-            rows = warehouse.table_row_counts(conn)
-            statuses = warehouse.backtests_by_status(conn)
-            runs = warehouse.last_sync_runs(conn)
+    with clear_errors(), open_read_only(warehouse_path, wait_seconds) as conn:
+        rows = warehouse.table_row_counts(conn)
+        statuses = warehouse.backtests_by_status(conn)
+        runs = warehouse.last_sync_runs(conn)
     console = Console()
     tables = Table("table", "rows", title=str(warehouse_path))
     for table, count in rows.items():

@@ -6,6 +6,7 @@ Every statement lives in `sql/`; this module only names them and binds their par
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ DEFAULT_MEMORY_LIMIT = "128MB"
 
 
 DEFAULT_WRITER_WAIT_SECONDS = 600.0
+# How often a connection waiting for another process to close the file tries again.
+BUSY_POLL_SECONDS = 0.25
 
 
 class WarehouseBusyError(Exception):
@@ -49,15 +52,42 @@ class WarehouseBusyError(Exception):
 
 
 def connect(
-    path: str | Path, read_only: bool = False, memory_limit: str = DEFAULT_MEMORY_LIMIT
+    path: str | Path,
+    read_only: bool = False,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    wait_seconds: float = 0,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Connection:
     """Open the warehouse file, creating its folder (and, unless read-only, its tables).
 
     DuckDB's buffer pool may otherwise grow to most of the machine's memory while a sync
-    writes; past `memory_limit` it evicts written blocks to the file instead. Raises
-    `WarehouseBusyError` when another process has the file open for writing.
+    writes; past `memory_limit` it evicts written blocks to the file instead. While another
+    process has the file open (DuckDB admits one process per file while it is open read-write,
+    readers included), tries again for up to `wait_seconds`, telling `on_wait` once, then
+    raises `WarehouseBusyError`.
     """
-    path = Path(path)
+    deadline = time.monotonic() + wait_seconds
+    told = False
+    while True:
+        try:
+            return _connect(Path(path), read_only, memory_limit)
+        except WarehouseBusyError as busy:
+            if time.monotonic() >= deadline:
+                if wait_seconds > 0:
+                    raise WarehouseBusyError(
+                        f"after {wait_seconds:.0f} s of waiting: {busy}"
+                    ) from None
+                raise
+            if on_wait is not None and not told:
+                on_wait(
+                    f"{path} is open in another process (a sync, qcw sql, a DuckDB shell or a "
+                    f"notebook); waiting up to {wait_seconds:.0f} s for it to close"
+                )
+                told = True
+            time.sleep(BUSY_POLL_SECONDS)
+
+
+def _connect(path: Path, read_only: bool, memory_limit: str) -> Connection:
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -65,7 +95,6 @@ def connect(
     except duckdb.IOException as error:
         if "lock" not in str(error).lower():
             raise
-        # DuckDB admits one process per file while it is open read-write, readers included.
         raise WarehouseBusyError(
             f"{path} is open in another process, so it cannot be "
             f"{'read' if read_only else 'written'} now; try again when that process (a sync, "
@@ -89,9 +118,11 @@ def open_writer(
 ) -> Iterator[Connection]:
     """The warehouse's read-write connection, one writer at a time across processes.
 
-    A second writer waits up to `wait_seconds` for the first to finish (telling `on_wait`
-    once), then raises `WarehouseBusyError`. The connection closes when the block ends.
+    A second writer waits for the first to finish, and a writer waits for readers (`qcw sql`,
+    the sensor, a DuckDB shell) to close the file: up to `wait_seconds` in all, telling
+    `on_wait`, then it raises `WarehouseBusyError`. The connection closes when the block ends.
     """
+    deadline = time.monotonic() + wait_seconds
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(writer_lock_path(path))
@@ -108,7 +139,8 @@ def open_writer(
                 f"(it holds {lock.lock_file}); run again when it is done"
             ) from None
     try:
-        conn = connect(path)
+        remaining = max(0.0, deadline - time.monotonic())
+        conn = connect(path, wait_seconds=remaining, on_wait=on_wait)
         try:
             yield conn
         finally:

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from pipelines.cli import main
 from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID, SandboxServer
+from tests.test_concurrency import held_in_another_process
 from tests.test_definitions import REPO_ROOT
 
 QCW = Path(sys.executable).with_name("qcw")
@@ -159,6 +160,17 @@ def test_sql_errors_are_clear_messages_and_writes_are_refused(synced):
         assert expected in done.output and "Traceback" not in done.output
     with duckdb.connect(str(path), read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] > 0
+
+
+def test_sql_during_a_sync_waits_for_it_or_with_wait_0_says_why_not(synced):
+    path, query = synced[0], "SELECT count(*) AS n FROM orders"
+    with held_in_another_process(path, 1.5):
+        refused = CliRunner().invoke(main, ["sql", query, "--wait", "0", "--warehouse", str(path)])
+        waited = CliRunner().invoke(main, ["sql", query, "--warehouse", str(path)])
+    assert refused.exit_code == 1 and "open in another process" in refused.output
+    assert "Traceback" not in refused.output
+    assert waited.exit_code == 0, waited.output
+    assert "waiting up to 60 s" in waited.output and "1 row" in waited.output
 
 
 def test_status_shows_rows_backtests_by_status_and_the_last_sync(synced):

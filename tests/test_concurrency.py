@@ -15,19 +15,23 @@ from pipelines import warehouse
 from pipelines.sandbox import SANDBOX_API_TOKEN, SandboxServer
 from tests.test_definitions import ASSETS, REPO_ROOT, headless_command
 
-HOLD_WRITER = """
+HOLD_WAREHOUSE = """
 import sys, time
 from pipelines import warehouse
-with warehouse.open_writer(sys.argv[1]) as conn:
+path, seconds, mode = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+with warehouse.open_writer(path) if mode == "writer" else warehouse.connect(path, True) as conn:
     print("holding", flush=True)
-    time.sleep(float(sys.argv[2]))
+    time.sleep(seconds)
 """
 
 
 @contextmanager
-def writer_in_another_process(path: Path, seconds: float) -> Iterator[subprocess.Popen[str]]:
-    """A process that holds the warehouse's writer for `seconds` once the block starts."""
-    command = [sys.executable, "-c", HOLD_WRITER, str(path), str(seconds)]
+def held_in_another_process(
+    path: Path, seconds: float, mode: str = "writer"
+) -> Iterator[subprocess.Popen[str]]:
+    """A process that holds the warehouse open for `seconds` once the block starts, as its
+    writer (a sync) or as a reader (mode "reader": qcw sql, a notebook)."""
+    command = [sys.executable, "-c", HOLD_WAREHOUSE, str(path), str(seconds), mode]
     with subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True) as child:
         assert child.stdout is not None and child.stdout.readline().strip() == "holding"
         try:
@@ -38,7 +42,7 @@ def writer_in_another_process(path: Path, seconds: float) -> Iterator[subprocess
 
 def test_a_second_writer_waits_for_the_first_then_writes(warehouse_path: Path):
     waits: list[str] = []
-    with writer_in_another_process(warehouse_path, 1.5):
+    with held_in_another_process(warehouse_path, 1.5):
         started = time.monotonic()
         with warehouse.open_writer(warehouse_path, wait_seconds=60, on_wait=waits.append) as conn:
             waited = time.monotonic() - started  # the other held it for 1.5 s
@@ -50,7 +54,7 @@ def test_a_second_writer_waits_for_the_first_then_writes(warehouse_path: Path):
 
 
 def test_a_writer_that_cannot_wait_stops_at_once_with_a_clear_message(warehouse_path: Path):
-    with writer_in_another_process(warehouse_path, 30):
+    with held_in_another_process(warehouse_path, 30):
         started = time.monotonic()
         busy = pytest.raises(warehouse.WarehouseBusyError, match="another sync is still writing")
         with busy, warehouse.open_writer(warehouse_path, wait_seconds=0.2):
@@ -60,8 +64,38 @@ def test_a_writer_that_cannot_wait_stops_at_once_with_a_clear_message(warehouse_
 
 def test_a_reader_during_a_sync_is_told_why_it_cannot_read(warehouse_path: Path):
     busy = pytest.raises(warehouse.WarehouseBusyError, match="open in another process")
-    with writer_in_another_process(warehouse_path, 30), busy:
+    with held_in_another_process(warehouse_path, 30), busy:
         warehouse.connect(warehouse_path, read_only=True)
+
+
+def test_a_writer_waits_for_a_reader_to_close_the_file_then_writes(warehouse_path: Path):
+    with warehouse.open_writer(warehouse_path):
+        pass  # the file exists, with its tables
+    waits: list[str] = []
+    with held_in_another_process(warehouse_path, 1.5, mode="reader"):
+        started = time.monotonic()
+        with warehouse.open_writer(warehouse_path, wait_seconds=60, on_wait=waits.append) as conn:
+            waited = time.monotonic() - started
+            conn.execute("INSERT INTO projects (project_id, name) VALUES (1, 'p')")
+    assert waited > 1.0
+    assert len(waits) == 1 and "open in another process" in waits[0]
+
+
+def test_a_reader_may_wait_for_a_sync_to_finish_then_reads(warehouse_path: Path):
+    waits: list[str] = []
+    with held_in_another_process(warehouse_path, 1.5):
+        started = time.monotonic()
+        conn = warehouse.connect(warehouse_path, True, wait_seconds=60, on_wait=waits.append)
+        waited = time.monotonic() - started
+    with conn:
+        assert conn.execute("SELECT count(*) FROM orders").fetchone() == (0,)
+    assert waited > 1.0 and len(waits) == 1
+
+
+def test_a_reader_that_waited_in_vain_says_how_long(warehouse_path: Path):
+    busy = pytest.raises(warehouse.WarehouseBusyError, match=r"after 1 s of waiting: .* open in")
+    with held_in_another_process(warehouse_path, 30), busy:
+        warehouse.connect(warehouse_path, read_only=True, wait_seconds=1)
 
 
 def test_two_syncs_at_once_both_succeed_and_load_everything_once(

@@ -27,14 +27,14 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 
 from pipelines import warehouse
 from pipelines.credentials import CredentialsError, find_credentials
 from pipelines.demo import main as run_demo
 from pipelines.quantconnect import DEFAULT_API_URL, QuantConnectClient, QuantConnectError
 from pipelines.sandbox.__main__ import main as serve_sandbox
-from pipelines.sync import OrdersProgress, SyncError, SyncReport, sync_everything
+from pipelines.sync import ProgressHook, SyncError, SyncProgress, SyncReport, sync_everything
 
 WAREHOUSE_OPTION = click.option(
     "--warehouse",
@@ -107,7 +107,7 @@ def sync(warehouse_path: Path, api_url: str, concurrency: int, requests_per_seco
     """Sync everything new: projects, backtests, statistics, orders and events.
 
     Credentials come from QC_USER_ID and QC_API_TOKEN, else from the lean CLI's
-    ~/.lean/credentials. Shows progress while orders download, then what the warehouse holds.
+    ~/.lean/credentials. Shows each step's progress, then what the warehouse holds.
     """
     with clear_errors():
         credentials = find_credentials()
@@ -124,7 +124,7 @@ def sync(warehouse_path: Path, api_url: str, concurrency: int, requests_per_seco
         try:
             with warehouse.open_writer(warehouse_path, on_wait=err.print) as conn:
                 try:
-                    with orders_progress() as on_progress:
+                    with sync_progress() as on_progress:
                         reports = sync_everything(client, conn, on_progress=on_progress)
                 finally:  # a failed sync still shows what it loaded
                     print_summary(conn, client, time.monotonic() - started, reports)
@@ -132,31 +132,50 @@ def sync(warehouse_path: Path, api_url: str, concurrency: int, requests_per_seco
             client.close()
 
 
+# What each step's bar counts, in the order they run.
+PROGRESS_LABELS = {
+    "backtests": ("backtests", "projects listed"),
+    "backtest_statistics": ("statistics", "backtests read"),
+    "orders": ("orders", "backtests"),
+}
+
+
 @contextmanager
-def orders_progress() -> Iterator[Any]:
-    """A live progress bar of the orders step: backtests done / total, orders/s and ETA."""
+def sync_progress() -> Iterator[ProgressHook]:
+    """Live progress bars, one per step as it starts: done / total, the rate (orders/s in the
+    orders step, requests/s before it), elapsed time and ETA."""
     columns = (
-        TextColumn("orders"),
+        TextColumn("{task.description:<10}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("backtests"),
-        TextColumn("{task.fields[rate]}"),
+        TextColumn("{task.fields[unit]:<15}"),
+        TextColumn("{task.fields[rate]:>14}"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=err, transient=False) as progress:
-        task: TaskID | None = None
-        started = time.monotonic()
+        tasks: dict[str, tuple[TaskID, float]] = {}
 
-        def on_progress(state: OrdersProgress) -> None:
-            nonlocal task
-            rate = f"{state.orders_fetched / max(time.monotonic() - started, 1e-9):,.0f} orders/s"
-            if task is None:
-                task = progress.add_task("orders", total=state.backtests_total, rate=rate)
-            progress.update(task, completed=state.backtests_done, rate=rate)
+        def on_progress(state: SyncProgress) -> None:
+            label, unit = PROGRESS_LABELS[state.step]
+            if state.step not in tasks:
+                task = progress.add_task(label, total=state.total, unit=unit, rate="")
+                tasks[state.step] = (task, time.monotonic())
+            task, started = tasks[state.step]
+            seconds = max(time.monotonic() - started, 1e-9)
+            if state.step == "orders":
+                rate = f"{state.orders_fetched / seconds:,.0f} orders/s"
+            else:
+                rate = f"{state.done / seconds:,.1f} requests/s"
+            progress.update(task, completed=state.done, rate=rate)
 
         yield on_progress
+
+
+def number(header: str) -> Column:
+    """A table column of numbers: right-aligned."""
+    return Column(header, justify="right")
 
 
 def print_summary(
@@ -166,10 +185,10 @@ def print_summary(
     reports: dict[str, SyncReport],
 ) -> None:
     """Rows per table, requests per endpoint, and the sync's warnings."""
-    rows = Table("table", "rows", title=f"Warehouse after {seconds:.1f} s")
+    rows = Table("table", number("rows"), title=f"Warehouse after {seconds:.1f} s")
     for table, count in warehouse.table_row_counts(conn).items():
         rows.add_row(table, f"{count:,}")
-    requests = Table("endpoint", "requests", "retries", title="API requests")
+    requests = Table("endpoint", number("requests"), number("retries"), title="API requests")
     for endpoint, count in sorted(client.requests_made.items()):
         requests.add_row(endpoint, f"{count:,}", str(client.retries.get(endpoint, 0)))
     console = Console()
@@ -261,17 +280,17 @@ def status(warehouse_path: Path, wait_seconds: float) -> None:
         statuses = warehouse.backtests_by_status(conn)
         runs = warehouse.last_sync_runs(conn)
     console = Console()
-    tables = Table("table", "rows", title=str(warehouse_path))
+    tables = Table("table", number("rows"), title=str(warehouse_path))
     for table, count in rows.items():
         tables.add_row(table, f"{count:,}")
-    backtests = Table("status", "backtests", title="Backtests")
+    backtests = Table("status", number("backtests"), title="Backtests")
     for name, count in statuses:
         backtests.add_row(name, f"{count:,}")
     console.print(tables, backtests)
     if not runs:
         console.print("No sync has run yet.")
         return
-    last = Table("step", "finished (UTC)", "seconds", "outcome", title="Last sync")
+    last = Table("step", "finished (UTC)", number("seconds"), "outcome", title="Last sync")
     for step, started, finished, outcome, detail in runs:
         shown = outcome if detail is None else f"{outcome}: {detail.splitlines()[0][:120]}"
         seconds = f"{(finished - started).total_seconds():.1f}"

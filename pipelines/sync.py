@@ -57,12 +57,22 @@ class SyncReport:
 
 
 @dataclass(frozen=True)
-class OrdersProgress:
-    """How far the orders step is: backtests done of those to fetch, and orders fetched."""
+class SyncProgress:
+    """How far a step is: `done` of `total` (projects listed in the backtests step, backtests
+    read or loaded in the statistics and orders steps) and, there, the orders fetched."""
 
-    backtests_done: int
-    backtests_total: int
-    orders_fetched: int
+    step: str
+    done: int
+    total: int
+    orders_fetched: int = 0
+
+
+ProgressHook = Callable[[SyncProgress], None]
+
+
+def _tell(on_progress: ProgressHook | None, *args: Any) -> None:
+    if on_progress is not None:
+        on_progress(SyncProgress(*args))
 
 
 class SyncError(Exception):
@@ -185,18 +195,24 @@ def sync_projects(client: QuantConnectClient, conn: warehouse.Connection) -> Syn
 
 @recorded("backtests")
 def sync_backtests(
-    client: QuantConnectClient, conn: warehouse.Connection, log: logging.Logger = _log
+    client: QuantConnectClient,
+    conn: warehouse.Connection,
+    log: logging.Logger = _log,
+    on_progress: ProgressHook | None = None,
 ) -> SyncReport:
-    """Load every backtest of every known project into `backtests`, running ones included."""
+    """Load every backtest of every known project into `backtests`, running ones included;
+    `on_progress` hears of each project listed."""
     meter, report, notes = _RequestMeter(client), SyncReport(), Notes()
     project_ids = warehouse.project_ids(conn)
     tables = []
+    _tell(on_progress, "backtests", 0, len(project_ids))
     for project_id, backtests, error in _concurrently(
         client.list_backtests, project_ids, client.max_concurrency
     ):
         if error is not None:
             raise error
         tables.append(backtests_to_arrow(project_id, backtests or [], notes))
+        _tell(on_progress, "backtests", len(tables), len(project_ids))
     table = pa.concat_tables(tables) if tables else BACKTESTS.arrow_schema.empty_table()
     warehouse.upsert_backtests(conn, table)
     meter.fill(report)
@@ -230,9 +246,13 @@ def has_final_statistics(backtest: Mapping[str, Any]) -> bool:
 
 @recorded("backtest_statistics")
 def sync_backtest_statistics(
-    client: QuantConnectClient, conn: warehouse.Connection, log: logging.Logger = _log
+    client: QuantConnectClient,
+    conn: warehouse.Connection,
+    log: logging.Logger = _log,
+    on_progress: ProgressHook | None = None,
 ) -> SyncReport:
-    """Load the statistics of finished backtests that do not have final statistics yet."""
+    """Load the statistics of finished backtests that do not have final statistics yet;
+    `on_progress` hears of each backtest read."""
     meter, report = _RequestMeter(client), SyncReport()
     pending = warehouse.backtests_needing_statistics(conn)
     not_ready = 0
@@ -243,9 +263,11 @@ def sync_backtest_statistics(
     def read(key: tuple[int, str]) -> dict[str, Any]:
         return client.read_backtest(*key)
 
-    for (project_id, backtest_id), backtest, error in _concurrently(
-        read, pending, client.max_concurrency
+    _tell(on_progress, "backtest_statistics", 0, len(pending))
+    for done, ((project_id, backtest_id), backtest, error) in enumerate(
+        _concurrently(read, pending, client.max_concurrency), start=1
     ):
+        _tell(on_progress, "backtest_statistics", done, len(pending))
         if error is not None or backtest is None:
             failures[backtest_id] = error or RuntimeError("no reply")
             continue
@@ -280,9 +302,10 @@ def sync_orders(
     batch_orders: int = 5_000,
     commit_orders: int = 200_000,
     progress_every_seconds: float = 5.0,
-    on_progress: Callable[[OrdersProgress], None] | None = None,
+    on_progress: ProgressHook | None = None,
 ) -> SyncReport:
-    """Load the orders and order events of finished backtests that do not have them yet.
+    """Load the orders and order events of finished backtests that do not have them yet;
+    `on_progress` hears of each backtest done, with the orders fetched so far.
 
     Pages download concurrently on a thread of their own while finished backtests are
     flattened and written here, on the calling thread, about `batch_orders` orders at a time
@@ -299,8 +322,7 @@ def sync_orders(
     started = last_progress = time.monotonic()
 
     log.info("Fetching orders of %d backtests", len(pending))
-    if on_progress is not None:
-        on_progress(OrdersProgress(0, len(pending), 0))
+    _tell(on_progress, "orders", 0, len(pending))
     warehouse.create_parts_tables(conn)
     try:
         downloads = download_orders(
@@ -323,8 +345,7 @@ def sync_orders(
                     if not fetched.final:
                         continue
                 done += 1
-                if on_progress is not None:
-                    on_progress(OrdersProgress(done, len(pending), orders_fetched))
+                _tell(on_progress, "orders", done, len(pending), orders_fetched)
                 if error is not None or fetched is None:
                     failures[item.backtest_id] = error or RuntimeError("no reply")
                     loader.forget(item.backtest_id)
@@ -400,14 +421,14 @@ def sync_everything(
     client: QuantConnectClient,
     conn: warehouse.Connection,
     log: logging.Logger = _log,
-    on_progress: Callable[[OrdersProgress], None] | None = None,
+    on_progress: ProgressHook | None = None,
 ) -> dict[str, SyncReport]:
     """Run every step in dependency order, as the `sync_quantconnect` job does, then
-    refresh the analysis views; `on_progress` hears of each backtest whose orders are done."""
+    refresh the analysis views; `on_progress` hears how far each step is."""
     reports = {
         "projects": sync_projects(client, conn),
-        "backtests": sync_backtests(client, conn, log),
-        "backtest_statistics": sync_backtest_statistics(client, conn, log),
+        "backtests": sync_backtests(client, conn, log, on_progress),
+        "backtest_statistics": sync_backtest_statistics(client, conn, log, on_progress),
         "orders": sync_orders(client, conn, log, on_progress=on_progress),
     }
     warehouse.create_views(conn)

@@ -76,7 +76,13 @@ def synced(tmp_path_factory: pytest.TempPathFactory):
 def test_sync_shows_progress_and_a_summary_and_resyncs_for_free(synced):
     path, first, second, order_requests = synced
     assert first.returncode == 0, first.stderr
-    assert "backtests" in first.stderr and "orders/s" in first.stderr and "ETA" in first.stderr
+    for step, counts in [
+        ("backtests", "projects listed"),
+        ("statistics", "backtests read"),
+        ("orders", "orders/s"),
+    ]:  # a bar per step, each with its count, rate and ETA
+        (bar,) = [line for line in first.stderr.splitlines() if line.startswith(f"{step} ")]
+        assert counts in bar and "ETA" in bar and "/s" in bar, bar
     assert "from the environment" in first.stderr
     assert "API requests" in first.stdout and "backtests/orders/read" in first.stdout
     with duckdb.connect(str(path), read_only=True) as conn:

@@ -10,8 +10,10 @@ from pipelines.quantconnect import QuantConnectClient
 from pipelines.sandbox import SandboxServer
 from pipelines.sync import (
     SyncError,
+    SyncProgress,
     sync_backtest_statistics,
     sync_backtests,
+    sync_everything,
     sync_orders,
     sync_projects,
 )
@@ -118,3 +120,32 @@ def test_orders_that_break_the_flattener_fail_their_batch_only_with_a_clear_erro
     survivors = {bid: n for bid, n in totals.items() if n and bid not in failure.value.failures}
     assert broken not in loaded
     assert survivors and all(loaded.get(bid) == n for bid, n in survivors.items())
+
+
+def test_progress_tells_every_step_from_zero_to_its_total(
+    client: QuantConnectClient, sandbox: SandboxServer, warehouse_path: Path
+):
+    events: list[SyncProgress] = []
+    with warehouse.open_writer(warehouse_path) as conn:
+        sync_everything(client, conn, on_progress=events.append)
+    by_step: dict[str, list[SyncProgress]] = {}
+    for event in events:
+        by_step.setdefault(event.step, []).append(event)
+    assert list(by_step) == ["backtests", "backtest_statistics", "orders"]  # in running order
+    account = sandbox.account
+    finished = [
+        b
+        for p in account.projects()
+        for b in account.backtests(p["projectId"])
+        if b["status"] in ("Completed.", "Runtime Error")
+    ]
+    totals = {
+        "backtests": len(account.projects()),
+        "backtest_statistics": len(finished),
+        "orders": len(finished),
+    }
+    for step, told in by_step.items():
+        assert [e.done for e in told] == list(range(told[0].total + 1)), step  # each item once
+        assert told[0].total == totals[step] > 0, step
+    orders_told = by_step["orders"][-1].orders_fetched
+    assert orders_told == sum(account.total_orders(b["backtestId"]) for b in finished)

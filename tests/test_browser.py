@@ -1,6 +1,7 @@
 """The Dagster UI in a real headless Chromium: `dagster dev` serves the code location on 127.0.0.1
 against the sandbox, and Playwright drives Debian's chromium through what a user sees: the asset
-graph, the automation page, a run launched with "Materialize all", and the checks on each asset.
+graph, the automation page, a run launched with "Materialize all", the checks on each asset, and
+the sensor turned on, whose run (launched by dagster dev's daemon) loads backtests that finished.
 
 Chromium comes from Debian (`apt-get install -y chromium`; `make test` and `.ci/run` install it).
 Screenshots go to $QCW_SCREENSHOT_DIR (default build/screenshots; `make screenshot` writes docs/).
@@ -18,6 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
@@ -28,13 +30,14 @@ from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID, SandboxAccount
 from pipelines.warehouse import VIEWS
 from tests.conftest import TEST_SIZE
 from tests.test_assets import TABLES, expected_orders
-from tests.test_definitions import REPO_ROOT
+from tests.test_definitions import REPO_ROOT, headless_sync
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
 CHROMIUM = Path(os.environ.get("QCW_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(os.environ.get("QCW_SCREENSHOT_DIR", REPO_ROOT / "build" / "screenshots"))
 LOCATION = "quantconnect_warehouse"  # workspace.yaml
+SENSOR = "new_finished_backtests"
 # Chromium on a closed network: no background connections to Google's hosts (they would be
 # refused, many at a time), no first-run UI.
 CHROMIUM_ARGS = [
@@ -112,13 +115,22 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def dagster_ui(
-    sandbox: SandboxServer, warehouse: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """`dagster dev` on a free loopback port, with a fresh instance and the sandbox's
-    credentials in its environment, as a user runs it; its URL."""
+def dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh Dagster instance, configured as the project's own; `dagster dev` logs here."""
     home = tmp_path_factory.mktemp("dagster_home")
     shutil.copy(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def dagster_log(home: Path) -> Path:
+    return home / "dagster-dev.log"
+
+
+@pytest.fixture(scope="module")
+def dagster_ui(sandbox: SandboxServer, warehouse: Path, dagster_home: Path) -> Iterator[str]:
+    """`dagster dev` on a free loopback port, with a fresh instance and the sandbox's
+    credentials in its environment, as a user runs it; its URL."""
+    home = dagster_home
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
@@ -131,7 +143,7 @@ def dagster_ui(
     }
     port = free_port()
     dagster = Path(sys.executable).with_name("dagster")
-    log = home / "dagster-dev.log"
+    log = dagster_log(home)
     with log.open("w") as out:
         server = subprocess.Popen(
             [str(dagster), "dev", "--host", "127.0.0.1", "--port", str(port)],
@@ -266,3 +278,60 @@ def test_materialize_all_from_the_ui_loads_the_warehouse_and_every_check_passes(
         for check in checks:
             expect(page.get_by_text(check, exact=True).first).to_be_visible()
         expect(page.get_by_text("Succeeded")).to_have_count(len(checks))
+
+
+def sensor_switch(page: Page, url: str) -> tuple[Locator, Locator]:
+    """The sensor's on/off switch on its own page, and the label to click."""
+    page.goto(f"{url}/locations/{LOCATION}/sensors/{SENSOR}")
+    switch = page.locator("label").filter(has=page.locator("input[type=checkbox]"))
+    expect(switch).to_have_count(1)
+    return switch.locator("input"), switch
+
+
+def wait_for_sensor_run(home: Path) -> dg.DagsterRun:
+    """The first run the sensor requested, once it has ended (fails after RUN_SECONDS)."""
+    deadline = time.monotonic() + RUN_SECONDS
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        requested = dg.RunsFilter(tags={"dagster/sensor_name": SENSOR})
+        while time.monotonic() < deadline:
+            ended = [run for run in instance.get_runs(filters=requested) if run.is_finished]
+            if ended:
+                return ended[-1]
+            time.sleep(1)
+    log = dagster_log(home).read_text(errors="replace")[-4000:]
+    pytest.fail(f"no run from {SENSOR} ended within {RUN_SECONDS} s:\n{log}")
+
+
+def test_the_sensor_turned_on_in_the_ui_syncs_backtests_that_finish_upstream(
+    dagster_ui: str,
+    dagster_home: Path,
+    page: Page,
+    sandbox: SandboxServer,
+    warehouse: Path,
+    tmp_path: Path,
+):
+    synced = headless_sync(sandbox, warehouse, tmp_path, SANDBOX_API_TOKEN)  # all loaded, then
+    assert synced.returncode == 0, synced.stderr[-3000:]
+    finished = sandbox.account.complete_running()  # upstream, running backtests finish
+    assert finished
+    toggle, switch = sensor_switch(page, dagster_ui)
+    switch.click()
+    expect(toggle).to_be_checked()
+    try:
+        # The daemon ticks the sensor at once, and the run it requests is queued and launched.
+        run = wait_for_sensor_run(dagster_home)
+    finally:
+        toggle, switch = sensor_switch(page, dagster_ui)
+        switch.click()
+        expect(toggle).not_to_be_checked()
+    assert run.status == dg.DagsterRunStatus.SUCCESS, dagster_log(dagster_home).read_text()[-4000:]
+    assert run.tags["new_backtests"] == str(len(finished))  # it asked for exactly those
+    page.goto(f"{dagster_ui}/runs/{run.run_id}")
+    expect(page.get_by_text(SENSOR).first).to_be_visible()  # launched by the sensor
+    expect(page.get_by_text("Success", exact=True).first).to_be_visible()
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        loaded = dict(
+            conn.execute("SELECT backtest_id, count(*) FROM orders GROUP BY 1").fetchall()
+        )
+    for backtest in finished:
+        assert loaded.get(backtest, 0) == sandbox.account.total_orders(backtest), backtest

@@ -70,9 +70,11 @@ class SyncProgress:
 ProgressHook = Callable[[SyncProgress], None]
 
 
-def _tell(on_progress: ProgressHook | None, *args: Any) -> None:
+def _tell(
+    on_progress: ProgressHook | None, step: str, done: int, total: int, orders_fetched: int = 0
+) -> None:
     if on_progress is not None:
-        on_progress(SyncProgress(*args))
+        on_progress(SyncProgress(step, done, total, orders_fetched))
 
 
 class SyncError(Exception):

@@ -8,6 +8,7 @@ import dagster as dg
 from pipelines.resources import QuantConnectResource, WarehouseResource
 from pipelines.schema import BACKTEST_STATISTICS, BACKTESTS, ORDER_EVENTS, ORDERS, PROJECTS, Table
 from pipelines.sync import (
+    ProgressLog,
     SyncError,
     SyncReport,
     sync_backtest_statistics,
@@ -125,7 +126,7 @@ def backtests(
     until it has finished.
     """
     with quantconnect.client() as client, warehouse.get_connection() as conn:
-        report = sync_backtests(client, conn, log=context.log)
+        report = sync_backtests(client, conn, context.log, ProgressLog(context.log))
         metadata = report_metadata(BACKTESTS, report, conn)
     return dg.MaterializeResult(metadata=metadata)
 
@@ -149,7 +150,7 @@ def backtest_statistics(
     """
     with quantconnect.client() as client, warehouse.get_connection() as conn:
         try:
-            report = sync_backtest_statistics(client, conn, log=context.log)
+            report = sync_backtest_statistics(client, conn, context.log, ProgressLog(context.log))
         except SyncError as error:
             raise _failure(error) from None
         metadata = report_metadata(BACKTEST_STATISTICS, report, conn)
@@ -192,7 +193,7 @@ def orders_and_order_events(
     """
     with quantconnect.client() as client, warehouse.get_connection() as conn:
         try:
-            report = sync_orders(client, conn, log=context.log)
+            report = sync_orders(client, conn, context.log, on_progress=ProgressLog(context.log))
         except SyncError as error:
             raise _failure(error) from None
         orders, events = (report_metadata(t, report, conn) for t in (ORDERS, ORDER_EVENTS))

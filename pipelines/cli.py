@@ -34,7 +34,15 @@ from pipelines.credentials import CredentialsError, find_credentials
 from pipelines.demo import main as run_demo
 from pipelines.quantconnect import DEFAULT_API_URL, QuantConnectClient, QuantConnectError
 from pipelines.sandbox.__main__ import main as serve_sandbox
-from pipelines.sync import ProgressHook, SyncError, SyncProgress, SyncReport, sync_everything
+from pipelines.sync import (
+    PROGRESS_UNITS,
+    ProgressHook,
+    SyncError,
+    SyncProgress,
+    SyncReport,
+    progress_rate,
+    sync_everything,
+)
 
 WAREHOUSE_OPTION = click.option(
     "--warehouse",
@@ -132,11 +140,11 @@ def sync(warehouse_path: Path, api_url: str, concurrency: int, requests_per_seco
             client.close()
 
 
-# What each step's bar counts, in the order they run.
+# Each step's bar, in the order they run.
 PROGRESS_LABELS = {
-    "backtests": ("backtests", "projects listed"),
-    "backtest_statistics": ("statistics", "backtests read"),
-    "orders": ("orders", "backtests"),
+    "backtests": "backtests",
+    "backtest_statistics": "statistics",
+    "orders": "orders",
 }
 
 
@@ -158,16 +166,12 @@ def sync_progress() -> Iterator[ProgressHook]:
         tasks: dict[str, tuple[TaskID, float]] = {}
 
         def on_progress(state: SyncProgress) -> None:
-            label, unit = PROGRESS_LABELS[state.step]
             if state.step not in tasks:
+                label, unit = PROGRESS_LABELS[state.step], PROGRESS_UNITS[state.step]
                 task = progress.add_task(label, total=state.total, unit=unit, rate="")
                 tasks[state.step] = (task, time.monotonic())
             task, started = tasks[state.step]
-            seconds = max(time.monotonic() - started, 1e-9)
-            if state.step == "orders":
-                rate = f"{state.orders_fetched / seconds:,.0f} orders/s"
-            else:
-                rate = f"{state.done / seconds:,.1f} requests/s"
+            rate = progress_rate(state, time.monotonic() - started)
             progress.update(task, completed=state.done, rate=rate)
 
         yield on_progress

@@ -68,6 +68,48 @@ class SyncProgress:
 
 
 ProgressHook = Callable[[SyncProgress], None]
+# What a step's `done` and `total` count.
+PROGRESS_UNITS = {
+    "backtests": "projects listed",
+    "backtest_statistics": "backtests read",
+    "orders": "backtests",
+}
+
+
+def progress_rate(state: SyncProgress, seconds: float) -> str:
+    """How fast a step goes: orders/s in the orders step, requests/s before it."""
+    seconds = max(seconds, 1e-9)
+    if state.step == "orders":
+        return f"{state.orders_fetched / seconds:,.0f} orders/s"
+    return f"{state.done / seconds:,.1f} requests/s"
+
+
+class ProgressLog:
+    """A progress hook for logs, where no bar can be drawn (a Dagster run's): each step's
+    progress at most every `every_seconds`, and once the step is done."""
+
+    def __init__(self, log: logging.Logger, every_seconds: float = 5.0) -> None:
+        self.log, self.every_seconds = log, every_seconds
+        self._started: dict[str, float] = {}
+        self._logged: dict[str, float] = {}
+
+    def __call__(self, state: SyncProgress) -> None:
+        now = time.monotonic()
+        started = self._started.setdefault(state.step, now)
+        done = state.done == state.total
+        if not done and now - self._logged.get(state.step, started) < self.every_seconds:
+            return
+        self._logged[state.step] = now
+        orders = f", {state.orders_fetched:,} orders" if state.step == "orders" else ""
+        self.log.info(
+            "%s: %d/%d %s%s, %s",
+            state.step,
+            state.done,
+            state.total,
+            PROGRESS_UNITS[state.step],
+            orders,
+            progress_rate(state, now - started),
+        )
 
 
 def _tell(
@@ -303,7 +345,6 @@ def sync_orders(
     log: logging.Logger = _log,
     batch_orders: int = 5_000,
     commit_orders: int = 200_000,
-    progress_every_seconds: float = 5.0,
     on_progress: ProgressHook | None = None,
 ) -> SyncReport:
     """Load the orders and order events of finished backtests that do not have them yet;
@@ -321,7 +362,7 @@ def sync_orders(
     counts = warehouse.backtest_counts(conn)
     failures: dict[str, Exception] = {}
     done = orders_fetched = 0
-    started = last_progress = time.monotonic()
+    started = time.monotonic()
 
     log.info("Fetching orders of %d backtests", len(pending))
     _tell(on_progress, "orders", 0, len(pending))
@@ -352,16 +393,6 @@ def sync_orders(
                     failures[item.backtest_id] = error or RuntimeError("no reply")
                     loader.forget(item.backtest_id)
                     log.error("Backtest %s failed: %s", item.backtest_id, error)
-                now = time.monotonic()
-                if now - last_progress >= progress_every_seconds:
-                    last_progress = now
-                    log.info(
-                        "Orders: %d/%d backtests, %d orders, %.0f orders/s",
-                        done,
-                        len(pending),
-                        orders_fetched,
-                        orders_fetched / (now - started),
-                    )
     finally:
         warehouse.drop_parts_tables(conn)
     failures.update(loader.failures)

@@ -1,5 +1,6 @@
 """The pure sync core against the sandbox: batches, parts of large backtests, containment."""
 
+import logging
 from pathlib import Path
 
 import duckdb
@@ -9,6 +10,7 @@ from pipelines import loading, warehouse
 from pipelines.quantconnect import QuantConnectClient
 from pipelines.sandbox import SandboxServer
 from pipelines.sync import (
+    ProgressLog,
     SyncError,
     SyncProgress,
     sync_backtest_statistics,
@@ -149,3 +151,26 @@ def test_progress_tells_every_step_from_zero_to_its_total(
         assert told[0].total == totals[step] > 0, step
     orders_told = by_step["orders"][-1].orders_fetched
     assert orders_told == sum(account.total_orders(b["backtestId"]) for b in finished)
+
+
+def test_progress_in_logs_comes_at_most_every_few_seconds_and_when_a_step_ends(
+    caplog: pytest.LogCaptureFixture,
+):
+    log = logging.getLogger("test.progress")
+    quiet, chatty = ProgressLog(log, every_seconds=3600), ProgressLog(log, every_seconds=0)
+    events = [SyncProgress("backtest_statistics", n, 3) for n in range(4)]
+    events += [SyncProgress("orders", n, 2, orders_fetched=150 * n) for n in range(3)]
+    with caplog.at_level(logging.INFO, logger="test.progress"):
+        for event in events:
+            quiet(event)
+    assert [r.getMessage().split(",")[0] for r in caplog.records] == [
+        "backtest_statistics: 3/3 backtests read",
+        "orders: 2/2 backtests",
+    ]
+    assert "300 orders" in caplog.records[-1].getMessage()
+    assert "orders/s" in caplog.records[-1].getMessage()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="test.progress"):
+        for event in events:
+            chatty(event)
+    assert len(caplog.records) == len(events)

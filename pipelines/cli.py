@@ -211,6 +211,13 @@ def print_summary(
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file."
 )
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Rows the table format shows (0: all); csv, json and parquet always get every row.",
+)
 @WAREHOUSE_OPTION
 @WAIT_OPTION
 def sql(
@@ -218,6 +225,7 @@ def sql(
     file: Any,
     output_format: str,
     output: Path | None,
+    max_rows: int,
     warehouse_path: Path,
     wait_seconds: float,
 ) -> None:
@@ -235,7 +243,10 @@ def sql(
         relation = conn.sql(text)
         if relation is None:
             raise click.ClickException("the statement returns no rows to show")
-        write_result(relation, output_format, output)
+        if output_format == "table":
+            write_table(relation, output, max_rows)
+        else:
+            write_result(relation, output_format, output)
 
 
 def open_read_only(warehouse_path: Path, wait_seconds: float) -> warehouse.Connection:
@@ -247,10 +258,28 @@ def open_read_only(warehouse_path: Path, wait_seconds: float) -> warehouse.Conne
     )
 
 
+def write_table(relation: duckdb.DuckDBPyRelation, output: Path | None, max_rows: int) -> None:
+    """Print a query's result as a table, its first `max_rows` rows (0: all), and say so."""
+    names = relation.columns
+    rows = (relation.limit(max_rows + 1) if max_rows else relation).fetchall()
+    shown = rows[:max_rows] if max_rows else rows
+    table = Table(*names)
+    for row in shown:
+        table.add_row(*("NULL" if v is None else str(v) for v in row))
+    with click.open_file(str(output) if output else "-", "w") as stream:
+        Console(file=stream).print(table)
+        if len(rows) > len(shown):
+            stream.write(
+                f"the first {len(shown):,} rows; --max-rows 0 shows all, --format csv writes all\n"
+            )
+        else:
+            stream.write(f"{len(rows):,} row{'' if len(rows) == 1 else 's'}\n")
+
+
 def write_result(
     relation: duckdb.DuckDBPyRelation, output_format: str, output: Path | None
 ) -> None:
-    """Write a query's result as a table, CSV, JSON lines' array or Parquet."""
+    """Write a query's result as CSV, a JSON array or Parquet."""
     if output_format == "parquet":
         assert output is not None
         relation.write_parquet(str(output))
@@ -262,16 +291,10 @@ def write_result(
             writer = csv.writer(stream)
             writer.writerow(names)
             writer.writerows(rows)
-        elif output_format == "json":
+        else:
             records = [dict(zip(names, row, strict=True)) for row in rows]
             json.dump(records, stream, default=str, ensure_ascii=False, indent=2)
             stream.write("\n")
-        else:
-            table = Table(*names)
-            for row in rows:
-                table.add_row(*("NULL" if v is None else str(v) for v in row))
-            Console(file=stream).print(table)
-            stream.write(f"{len(rows):,} row{'' if len(rows) == 1 else 's'}\n")
 
 
 @main.command()

@@ -109,6 +109,25 @@ def test_sql_prints_a_table_by_default(synced):
     assert "┃ n" in done.output and str(fills) in done.output
 
 
+@pytest.mark.parametrize(
+    ("options", "shown", "footer"),
+    [
+        ([], 1000, "the first 1,000 rows; --max-rows 0 shows all"),
+        (["--max-rows", "3"], 3, "the first 3 rows"),
+        (["--max-rows", "0"], 1500, "1,500 rows"),
+    ],
+)
+def test_the_table_shows_at_most_max_rows_and_says_so(
+    synced, options: list[str], shown: int, footer: str
+):
+    query = "SELECT range AS n FROM range(1500)"
+    done = CliRunner().invoke(main, ["sql", query, *options, "--warehouse", str(synced[0])])
+    assert done.exit_code == 0, done.output
+    values = re.findall(r"^│ +(\d+) *│$", done.output, re.MULTILINE)
+    assert [int(v) for v in values] == list(range(shown))
+    assert done.output.splitlines()[-1].startswith(footer)
+
+
 @pytest.mark.parametrize("output_format", ["csv", "json", "parquet"])
 def test_sql_writes_csv_json_and_parquet_files(synced, tmp_path: Path, output_format: str):
     path, out = synced[0], tmp_path / f"top.{output_format}"

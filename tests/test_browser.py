@@ -203,6 +203,13 @@ def save_screenshot(page: Page, name: str, clip_to: Locator | None = None) -> Pa
     return path
 
 
+def loaded_orders(warehouse: Path) -> dict[str, int]:
+    """Order rows in the warehouse per backtest that has any."""
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        query = "SELECT backtest_id, count(*) FROM orders GROUP BY 1"
+        return dict(conn.execute(query).fetchall())
+
+
 def graph_node(page: Page, asset: str) -> Locator:
     """The asset graph's node of `asset`: the one whose name reads `asset`, exactly."""
     return page.locator("svg foreignObject").filter(has=page.get_by_text(asset, exact=True))
@@ -246,12 +253,9 @@ def test_materialize_all_from_the_ui_loads_the_warehouse_and_every_check_passes(
     expect(outcome).to_be_visible(timeout=RUN_SECONDS * 1000)
     assert outcome.inner_text() == "Success"
 
+    assert loaded_orders(warehouse) == {b: n for b, n in expected_orders(sandbox).items() if n}
     with duckdb.connect(str(warehouse), read_only=True) as conn:
-        loaded = dict(
-            conn.execute("SELECT backtest_id, count(*) FROM orders GROUP BY 1").fetchall()
-        )
         rows = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
-    assert loaded == {backtest: n for backtest, n in expected_orders(sandbox).items() if n}
 
     open_asset_graph(page, dagster_ui)
     for asset in ASSETS:
@@ -329,9 +333,5 @@ def test_the_sensor_turned_on_in_the_ui_syncs_backtests_that_finish_upstream(
     page.goto(f"{dagster_ui}/runs/{run.run_id}")
     expect(page.get_by_text(SENSOR).first).to_be_visible()  # launched by the sensor
     expect(page.get_by_text("Success", exact=True).first).to_be_visible()
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
-        loaded = dict(
-            conn.execute("SELECT backtest_id, count(*) FROM orders GROUP BY 1").fetchall()
-        )
-    for backtest in finished:
-        assert loaded.get(backtest, 0) == sandbox.account.total_orders(backtest), backtest
+    loaded, expected = loaded_orders(warehouse), expected_orders(sandbox)
+    assert {b: loaded.get(b, 0) for b in finished} == {b: expected[b] for b in finished}

@@ -19,6 +19,7 @@ from pipelines.sync import (
     sync_orders,
     sync_projects,
 )
+from tests.test_assets import expected_orders
 
 TABLES = ("orders", "order_events", "backtest_sync")
 
@@ -134,23 +135,16 @@ def test_progress_tells_every_step_from_zero_to_its_total(
     for event in events:
         by_step.setdefault(event.step, []).append(event)
     assert list(by_step) == ["backtests", "backtest_statistics", "orders"]  # in running order
-    account = sandbox.account
-    finished = [
-        b
-        for p in account.projects()
-        for b in account.backtests(p["projectId"])
-        if b["status"] in ("Completed.", "Runtime Error")
-    ]
+    finished = expected_orders(sandbox)  # orders per backtest whose results are final
     totals = {
-        "backtests": len(account.projects()),
+        "backtests": len(sandbox.account.projects()),
         "backtest_statistics": len(finished),
         "orders": len(finished),
     }
     for step, told in by_step.items():
         assert [e.done for e in told] == list(range(told[0].total + 1)), step  # each item once
         assert told[0].total == totals[step] > 0, step
-    orders_told = by_step["orders"][-1].orders_fetched
-    assert orders_told == sum(account.total_orders(b["backtestId"]) for b in finished)
+    assert by_step["orders"][-1].orders_fetched == sum(finished.values())
 
 
 def test_progress_in_logs_comes_at_most_every_few_seconds_and_when_a_step_ends(

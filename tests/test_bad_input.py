@@ -13,8 +13,13 @@ import pytest
 
 from pipelines import warehouse
 from pipelines.quantconnect import QuantConnectClient
-from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID, SandboxAccount, SandboxServer
-from pipelines.sandbox.data import SandboxSize
+from pipelines.sandbox import (
+    SANDBOX_API_TOKEN,
+    SANDBOX_USER_ID,
+    SandboxAccount,
+    SandboxServer,
+    SandboxSize,
+)
 from pipelines.schema import ORDER_TYPES
 from pipelines.sync import SyncError, SyncReport, sync_everything
 from tests.conftest import FAST_RETRY

@@ -12,8 +12,13 @@ import pytest
 
 from pipelines import warehouse
 from pipelines.quantconnect import QuantConnectClient
-from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID, SandboxAccount, SandboxServer
-from pipelines.sandbox.data import SandboxSize
+from pipelines.sandbox import (
+    SANDBOX_API_TOKEN,
+    SANDBOX_USER_ID,
+    SandboxAccount,
+    SandboxServer,
+    SandboxSize,
+)
 from pipelines.sync import sync_everything
 from tests.conftest import FAST_RETRY
 from tests.test_definitions import REPO_ROOT

@@ -4,7 +4,7 @@
 shapes and quirks, plus fault injection. Run it with `python -m pipelines.sandbox --help`.
 """
 
-from pipelines.sandbox.data import SIZES, SandboxAccount, SandboxSize
+from pipelines.sandbox.account import SIZES, SandboxAccount, SandboxSize
 from pipelines.sandbox.server import (
     SANDBOX_API_TOKEN,
     SANDBOX_USER_ID,

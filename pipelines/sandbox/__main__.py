@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any
 
-from pipelines.sandbox.data import SIZES, SandboxAccount
+from pipelines.sandbox.account import SIZES, SandboxAccount
 from pipelines.sandbox.server import (
     SANDBOX_API_TOKEN,
     SANDBOX_USER_ID,

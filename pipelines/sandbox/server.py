@@ -39,7 +39,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from pipelines.sandbox.data import JsonDict, SandboxAccount
+from pipelines.sandbox.account import SandboxAccount
+from pipelines.sandbox.market import JsonDict
 
 SANDBOX_USER_ID = "100001"
 SANDBOX_API_TOKEN = "sandbox-token-0123456789abcdef"  # the sandbox's fixed, public credentials

@@ -1,0 +1,339 @@
+"""The sandbox's account: its size, its projects and backtests, and the API replies they make.
+
+Everything derives from `(seed, identity)` through `random.Random` (string seeds hash with
+SHA-512, so they are stable across processes) and a fixed `NOW`, never the wall clock: the same
+seed gives byte-identical API responses in any process. A backtest's orders are generated only
+when asked for, and their serialized JSON sits in a bounded LRU cache, so even the `large` size
+(about a million orders) never has to be in memory at once. `SandboxAccount.warm` instead
+generates every backtest's orders up front and keeps them all, for benchmarks that must not
+measure the generator.
+
+Symbols live in `market`, project and backtest records in `records`, numbers and formatted
+statistics in `statistics`, orders and events in `orders`; this module ties them together.
+Shapes follow `/work/shared/reference/quantconnect-api.md` (cited below as "ref §N").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+import json
+import random
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pipelines.sandbox.market import JsonDict
+from pipelines.sandbox.orders import serialize_orders
+from pipelines.sandbox.records import (
+    NOW,
+    PARAMETER_NAMES,
+    Backtest,
+    format_created,
+    hex_id,
+    iso,
+    new_backtest,
+    project_json,
+    runtime_error,
+)
+from pipelines.sandbox.statistics import (
+    performance,
+    runtime_statistics,
+    statistics,
+    summary_statistics,
+    total_performance,
+)
+
+ORDER_CACHE_BACKTESTS = 48
+"""How many backtests' serialized orders the LRU cache keeps (about 1.5 MB per 1,000 orders)."""
+
+
+@dataclass(frozen=True)
+class SandboxSize:
+    """How much data the sandbox account holds."""
+
+    projects: int = 4
+    backtests_per_project: int = 8
+    orders_per_backtest: int = 150
+
+    def __post_init__(self) -> None:
+        if min(self.projects, self.backtests_per_project, self.orders_per_backtest) < 0:
+            raise ValueError("sandbox sizes must not be negative")
+
+    @property
+    def approximate_orders(self) -> int:
+        """The expected order count of the whole account (per-backtest counts vary 0.3x-1.7x)."""
+        return self.projects * self.backtests_per_project * self.orders_per_backtest
+
+
+SIZES: dict[str, SandboxSize] = {
+    "demo": SandboxSize(4, 8, 150),
+    "small": SandboxSize(5, 10, 200),
+    "medium": SandboxSize(10, 20, 1_000),
+    "large": SandboxSize(20, 50, 1_000),
+}
+"""Named presets: demo ~4.8k orders, small ~10k, medium ~200k, large ~1M."""
+
+
+def _random_moment(rng: random.Random, first: datetime, last: datetime) -> datetime:
+    return first + timedelta(seconds=rng.randint(0, int((last - first).total_seconds())))
+
+
+class SandboxAccount:
+    """A QuantConnect account's projects, backtests and orders, generated from a seed.
+
+    Mutations (`complete_running`, `add_backtests`) are thread-safe; reads see consistent
+    snapshots because backtest records are immutable and replaced whole.
+    """
+
+    def __init__(self, size: SandboxSize = SandboxSize(), seed: int = 7) -> None:
+        self.size = size
+        self.seed = seed
+        self.organization_id = hex_id(seed, "organization")
+        self._lock = threading.Lock()
+        self._projects: dict[int, JsonDict] = {}
+        self._project_backtests: dict[int, tuple[str, ...]] = {}
+        self._backtests: dict[str, Backtest] = {}
+        self._order_json = functools.lru_cache(maxsize=ORDER_CACHE_BACKTESTS)(self._serialize)
+        self._kept_orders: dict[str, tuple[bytes, ...]] = {}  # filled by `warm`, never evicted
+        for index in range(self.size.projects):
+            self._add_project(index)
+
+    # -- reads --
+
+    def projects(self) -> list[JsonDict]:
+        """Every project object, as `projects/read` serves them."""
+        return [dict(project) for project in self._projects.values()]
+
+    def backtests(self, project_id: int, include_statistics: bool = False) -> list[JsonDict]:
+        """The `backtests/list` summaries of a project; KeyError for an unknown project."""
+        return [
+            self._summary(self._backtests[b], include_statistics)
+            for b in self._project_backtests[project_id]
+        ]
+
+    def backtest(self, project_id: int, backtest_id: str) -> JsonDict:
+        """The `backtests/read` object; KeyError when the project has no such backtest."""
+        return self._read(self._record(project_id, backtest_id))
+
+    def orders(self, backtest_id: str) -> list[JsonDict]:
+        """Every order the API serves for a backtest now (a running one: its orders so far)."""
+        page, _ = self.order_page(backtest_id, 0, self.total_orders(backtest_id))
+        return [json.loads(blob) for blob in page]
+
+    def total_orders(self, backtest_id: str) -> int:
+        """The number of orders served now, across all pages (`length` of orders/read)."""
+        return self._backtests[backtest_id].served_orders
+
+    def order_page(self, backtest_id: str, start: int, end: int) -> tuple[list[bytes], int]:
+        """Serialized orders `[start, end)` of what is served now, and the served total."""
+        served = self._backtests[backtest_id].served_orders
+        if start >= served:
+            return [], served
+        kept = self._kept_orders.get(backtest_id)
+        blobs = kept if kept is not None else self._order_json(backtest_id)
+        return list(blobs[start : min(end, served)]), served
+
+    def project_of(self, backtest_id: str) -> int:
+        """The project a backtest belongs to; KeyError for an unknown backtest."""
+        return self._backtests[backtest_id].project_id
+
+    # -- warming --
+
+    def warm(self, processes: int = 1) -> int:
+        """Generate every backtest's orders now, on `processes` processes, and keep them all.
+
+        Pages are then served from memory from the first request on (about 1.7 kB per order),
+        instead of being generated on first request into the bounded LRU cache. Call it before
+        serving. Returns the number of orders kept.
+        """
+        pending = [b for b in self._backtests.values() if b.backtest_id not in self._kept_orders]
+        seeds = itertools.repeat(self.seed)
+        with ProcessPoolExecutor(max(1, processes)) as pool:
+            generated = pool.map(serialize_orders, pending, seeds, chunksize=4)
+            for backtest, blobs in zip(pending, generated, strict=True):
+                self._kept_orders[backtest.backtest_id] = blobs
+        return sum(len(blobs) for blobs in self._kept_orders.values())
+
+    # -- mutations --
+
+    def complete_running(self) -> list[str]:
+        """Finish every running or queued backtest: all orders, final statistics. Returns ids."""
+        with self._lock:
+            done = [b for b in self._backtests.values() if b.state in ("running", "queued")]
+            for backtest in done:
+                self._backtests[backtest.backtest_id] = dataclasses.replace(
+                    backtest, state="completed", progress=1.0
+                )
+        return [b.backtest_id for b in done]
+
+    def add_backtests(self, project_id: int | None = None, count: int = 1) -> list[str]:
+        """Add `count` completed backtests to a project (default: the first one). Returns ids."""
+        with self._lock:
+            if project_id is None:
+                project_id = next(iter(self._projects))
+            existing = self._project_backtests[project_id]
+            latest = max((self._backtests[b].created for b in existing), default=NOW)
+            added = [
+                self._new_backtest(
+                    project_id,
+                    len(existing) + n,
+                    latest + timedelta(minutes=7 * (n + 1)),
+                    "completed",
+                )
+                for n in range(count)
+            ]
+            for backtest in added:
+                self._backtests[backtest.backtest_id] = backtest
+            self._project_backtests[project_id] = existing + tuple(b.backtest_id for b in added)
+        return [b.backtest_id for b in added]
+
+    # -- generation --
+
+    def _add_project(self, index: int) -> None:
+        rng = random.Random(f"{self.seed}:project:{index}")
+        project_id = 21_374_102 + index * 104_729 + rng.randint(0, 99_999)
+        # The first project is old enough to hold backtests from before the 2024-03 key renames.
+        oldest, newest = (2022, 9, 1), (2023, 3, 1) if index == 0 else (2025, 6, 1)
+        created = _random_moment(rng, datetime(*oldest, tzinfo=UTC), datetime(*newest, tzinfo=UTC))
+        language = rng.choice(["Py", "Py", "C#"])
+        names = tuple(rng.sample(PARAMETER_NAMES, rng.randint(1, 3)))
+        self._projects[project_id] = project_json(
+            rng, self.organization_id, project_id, index, created, language, names
+        )
+        self._project_backtests[project_id] = self._plan_backtests(rng, project_id, index, created)
+
+    def _plan_backtests(
+        self, rng: random.Random, project_id: int, project_index: int, created: datetime
+    ) -> tuple[str, ...]:
+        """Mostly completed; the newest running, sometimes one queued or one runtime error."""
+        count = self.size.backtests_per_project
+        states = ["completed"] * count
+        if count >= 3:
+            states[-1] = "running"
+            if rng.random() < 0.35:
+                states[-2:] = ["running", "queued"]
+        if count >= 4 and (project_index == 1 or rng.random() < 0.3):
+            states[rng.randint(2, count - 3) if count >= 5 else 2] = "error"
+        first, last = created + timedelta(days=1), NOW - timedelta(days=2)
+        moments = sorted(_random_moment(rng, first, last) for _ in range(count))
+        ids = []
+        for index, state in enumerate(states):
+            moment = moments[index]
+            if state in ("running", "queued"):  # started minutes ago, the queued one last
+                moment = NOW - timedelta(minutes=10 * (count - index) + 5)
+            backtest = self._new_backtest(project_id, index, moment, state, project_index)
+            self._backtests[backtest.backtest_id] = backtest
+            ids.append(backtest.backtest_id)
+        return tuple(ids)
+
+    def _new_backtest(
+        self,
+        project_id: int,
+        index: int,
+        created: datetime,
+        state: str,
+        project_index: int | None = None,
+    ) -> Backtest:
+        """`new_backtest` with this account's seed and size, in the project's language."""
+        language = self._projects[project_id]["language"]
+        return new_backtest(
+            self.seed,
+            self.size.orders_per_backtest,
+            project_id,
+            index,
+            created,
+            state,
+            language,
+            project_index,
+        )
+
+    # -- serving --
+
+    def _record(self, project_id: int, backtest_id: str) -> Backtest:
+        backtest = self._backtests[backtest_id]
+        if backtest.project_id != project_id:
+            raise KeyError(backtest_id)
+        return backtest
+
+    def _summary(self, backtest: Backtest, include_statistics: bool) -> JsonDict:
+        """A `backtests/list` entry (ref §4)."""
+        summary: JsonDict = {
+            "backtestId": backtest.backtest_id,
+            "status": backtest.status,
+            "name": backtest.name,
+            "created": format_created(backtest.created, backtest.iso_created),
+            "progress": backtest.progress,
+            "optimizationId": backtest.optimization_id,
+            "tradeableDates": backtest.tradeable_dates,
+            "parameterSet": backtest.parameter_set or [],  # empty map as [] (ref §2)
+            "snapshotId": backtest.snapshot_id,
+            "error": None,
+            "stacktrace": None,
+            "tags": list(backtest.tags),
+        }
+        if backtest.state == "error":
+            summary["error"], summary["stacktrace"] = runtime_error(self.seed, backtest)
+        if include_statistics:
+            summary.update(summary_statistics(backtest, performance(self.seed, backtest)))
+        return summary
+
+    def _read(self, backtest: Backtest) -> JsonDict:
+        """A `backtests/read` object (ref §4); unfinished backtests have `[]` statistics."""
+        perf = performance(self.seed, backtest)
+        error, stacktrace = (
+            runtime_error(self.seed, backtest) if backtest.state == "error" else (None, None)
+        )
+        charts = [
+            "Strategy Equity",
+            "Drawdown",
+            "Benchmark",
+            "Capacity",
+            "Portfolio Turnover",
+            "Exposure",
+            "Assets Sales Volume",
+        ]
+        if backtest.state == "running":
+            charts = charts[:3]
+        elif backtest.state == "queued":
+            charts = []
+        rng = random.Random(f"{self.seed}:read:{backtest.backtest_id}")
+        return {
+            "note": backtest.note,
+            "name": backtest.name,
+            "organizationId": self.organization_id,
+            "projectId": backtest.project_id,
+            "completed": backtest.finished,
+            "optimizationId": backtest.optimization_id,
+            "backtestId": backtest.backtest_id,
+            "tradeableDates": backtest.tradeable_dates,
+            "researchGuide": {
+                "minutes": rng.randint(5, 900),
+                "backtestCount": rng.randint(1, 60),
+                "parameters": len(backtest.parameter_set),
+            },
+            "backtestStart": iso(backtest.start),
+            "backtestEnd": iso(backtest.end),
+            "created": format_created(backtest.created, backtest.iso_created),
+            "snapshotId": backtest.snapshot_id,
+            "status": backtest.status,
+            "error": error,
+            "stacktrace": stacktrace,
+            "progress": backtest.progress,
+            "hasInitializeError": False,
+            "charts": {name: {"name": name} for name in charts} or [],
+            "parameterSet": backtest.parameter_set or [],
+            "runtimeStatistics": (
+                [] if backtest.state == "queued" else runtime_statistics(backtest, perf)
+            ),
+            "statistics": statistics(backtest, perf) if backtest.finished else [],
+            "totalPerformance": total_performance(backtest, perf) if backtest.finished else None,
+            "nodeName": backtest.node_name,
+            "outOfSampleMaxEndDate": None,
+            "outOfSampleDays": 0,
+        }
+
+    def _serialize(self, backtest_id: str) -> tuple[bytes, ...]:
+        return serialize_orders(self._backtests[backtest_id], self.seed)

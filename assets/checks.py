@@ -1,18 +1,24 @@
-"""Asset checks over the warehouse: unique keys, events with orders, orders vs "Total Orders"."""
+"""How an asset check over the warehouse is made: a named query of `sql/checks.sql` whose one
+row says how many rows fail; the check passes when none does."""
+
+from __future__ import annotations
 
 import dagster as dg
 
+from assets.names import WRITER_POOL
 from pipelines.resources import WarehouseResource
-from pipelines.warehouse import run_check
-
-WRITER_POOL = "duckdb_writer"
+from pipelines.schema.columns import Table
 
 
-def _check(asset: str, name: str, query: str, description: str) -> dg.AssetChecksDefinition:
+def warehouse_check(
+    asset: str, name: str, query: str, description: str, table: Table | None = None
+) -> dg.AssetChecksDefinition:
+    """A check of `asset` by the named query of `sql/checks.sql` (about `table`, if given)."""
+
     @dg.asset_check(asset=asset, name=name, description=description, pool=WRITER_POOL)
     def check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        with warehouse.get_connection() as conn:
-            row = run_check(conn, query)
+        with warehouse.writer() as store:
+            row = store.check(query, table)
         failures = int(row.pop("failures"))
         metadata = {"failures": failures, **{k: dg.MetadataValue.json(v) for k, v in row.items()}}
         return dg.AssetCheckResult(passed=failures == 0, metadata=metadata)
@@ -20,34 +26,8 @@ def _check(asset: str, name: str, query: str, description: str) -> dg.AssetCheck
     return check
 
 
-ASSET_CHECKS = [
-    _check("projects", "unique_project_id", "duplicate_project_keys", "project_id is unique."),
-    _check("backtests", "unique_backtest_id", "duplicate_backtest_keys", "backtest_id is unique."),
-    _check(
-        "backtest_statistics",
-        "unique_statistic_key",
-        "duplicate_statistic_keys",
-        "(backtest_id, statistic) is unique.",
-    ),
-    _check(
-        "orders", "unique_order_key", "duplicate_order_keys", "(backtest_id, order_id) is unique."
-    ),
-    _check(
-        "order_events",
-        "unique_order_event_key",
-        "duplicate_order_event_keys",
-        "(backtest_id, order_id, order_event_id) is unique.",
-    ),
-    _check(
-        "order_events",
-        "every_event_has_its_order",
-        "order_events_without_order",
-        "Every order event belongs to a loaded order.",
-    ),
-    _check(
-        "orders",
-        "orders_match_total_orders",
-        "orders_differing_from_total_orders",
-        'Each loaded backtest has as many orders as its "Total Orders" statistic says.',
-    ),
-]
+def unique_key_check(table: Table, name: str) -> dg.AssetChecksDefinition:
+    """That `table`'s key, as its schema defines it, is unique."""
+    key = ", ".join(table.key)
+    description = f"({key}) is unique." if len(table.key) > 1 else f"{key} is unique."
+    return warehouse_check(table.name, name, "duplicate_keys", description, table)

@@ -1,16 +1,15 @@
 """The sensor that starts a sync when backtests finish upstream."""
 
 import hashlib
-from pathlib import Path
 
 import dagster as dg
 
+from assets.names import SYNC_JOB
 from pipelines.resources import QuantConnectResource, WarehouseResource
-from pipelines.sync import finished_backtests_without_orders
-from pipelines.warehouse import WarehouseBusyError, connect
+from pipelines.sync.steps.orders import finished_backtests_without_orders
+from pipelines.warehouse import NoWarehouseError, WarehouseBusyError
 
 SENSOR_INTERVAL_SECONDS = 300
-SYNC_JOB = "sync_quantconnect"
 
 
 @dg.sensor(
@@ -30,14 +29,11 @@ def new_finished_backtests(
     warehouse: WarehouseResource,
 ) -> dg.SensorResult | dg.SkipReason:
     """Polls `backtests/list`; runs the sync when finished backtests lack their orders."""
-    if not Path(warehouse.database).exists():
-        return _request(["(no warehouse yet: everything)"], context.cursor)
     try:
-        with (
-            quantconnect.client() as client,
-            connect(warehouse.database, read_only=True) as conn,
-        ):
-            backtest_ids = finished_backtests_without_orders(client, conn)
+        with warehouse.reader() as store, quantconnect.client() as client:
+            backtest_ids = finished_backtests_without_orders(client, store)
+    except NoWarehouseError:
+        return _request(["(no warehouse yet: everything)"], context.cursor)
     except WarehouseBusyError:
         return dg.SkipReason("a sync is writing the warehouse; looking again next tick")
     if not backtest_ids:

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.quantconnect import sign
+from pipelines.qc.client import sign
 from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID
 
 ORDERS_WINDOW = 100  # orders per `backtests/orders/read` request (reference §6)

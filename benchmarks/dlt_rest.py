@@ -19,7 +19,7 @@ from dlt.sources.rest_api import RESTAPIConfig, rest_api_source
 from requests import PreparedRequest, Request, Response
 
 from benchmarks.common import ORDERS_WINDOW, Outcome, Stopwatch, Task, count_rows, signed_headers
-from pipelines.schema import is_backtest_finished
+from pipelines.schema.backtests import is_backtest_finished
 
 DATASET = "qc"
 TABLES = {

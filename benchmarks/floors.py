@@ -22,7 +22,7 @@ import msgspec
 import orjson
 
 from benchmarks.common import ORDERS_WINDOW, Outcome, Stopwatch, Task, signed_headers
-from pipelines.schema import is_backtest_finished
+from pipelines.schema.backtests import is_backtest_finished
 
 DECODERS: dict[str, Callable[[bytes], Any]] = {
     "msgspec": msgspec.json.decode,

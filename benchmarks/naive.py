@@ -13,7 +13,7 @@ import pandas as pd
 import requests
 
 from benchmarks.common import ORDERS_WINDOW, Outcome, Stopwatch, Task, count_rows, signed_headers
-from pipelines.schema import is_backtest_finished
+from pipelines.schema.backtests import is_backtest_finished
 
 TABLES = {
     "projects": "projects",

@@ -8,7 +8,7 @@ from typing import Any
 
 from benchmarks.common import Outcome, Stopwatch, Task, count_rows
 from pipelines import warehouse
-from pipelines.quantconnect import QuantConnectClient
+from pipelines.qc.client import QuantConnectClient
 from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID
 from pipelines.sync import sync_everything
 
@@ -49,7 +49,7 @@ def _sync(task: Task, path: Path) -> Outcome:
     with Stopwatch() as watch:
         client = make_client(task)
         conn = warehouse.connect(path)
-        reports = sync_everything(client, conn)
+        reports = sync_everything(client, warehouse.DuckDBWarehouse(conn))
         conn.close()
         client.close()
     details = {f"{step}.{k}": v for step, r in reports.items() for k, v in r.counters.items()}

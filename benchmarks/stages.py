@@ -23,10 +23,10 @@ from pathlib import Path
 import msgspec
 
 from pipelines import warehouse
-from pipelines.loading import OrdersLoader
-from pipelines.paging import ORDERS_WINDOW, BacktestOrders
-from pipelines.quantconnect import parse_orders_page
+from pipelines.qc.paging import ORDERS_WINDOW, BacktestOrders
+from pipelines.qc.replies import parse_orders_page
 from pipelines.sandbox import SIZES, SandboxAccount
+from pipelines.sync.loading import LoadSettings, orders_loader
 
 
 def served_pages(dataset: str, seed: int = 7) -> list[tuple[int, str, bytes]]:
@@ -63,7 +63,12 @@ def flatten_and_load(
             backtest_id, BacktestOrders(project_id, backtest_id, [], 0, None, None)
         )
         fetched.orders.extend(parse_orders_page("backtests/orders/read", {}, body).orders)
-    with warehouse.connect(path) as conn, OrdersLoader(conn, batch_orders=batch_orders) as loader:
+    settings = LoadSettings(batch_orders=batch_orders)
+    with (
+        warehouse.open_writer(path) as store,
+        store.orders_writer() as writer,
+        orders_loader(writer, settings=settings) as loader,
+    ):
         for fetched in backtests.values():
             loader.add(fetched)
     return loader.seconds

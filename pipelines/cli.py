@@ -30,19 +30,19 @@ from rich.progress import (
 from rich.table import Column, Table
 
 from pipelines import warehouse
-from pipelines.credentials import CredentialsError, find_credentials
 from pipelines.demo import main as run_demo
-from pipelines.quantconnect import DEFAULT_API_URL, QuantConnectClient, QuantConnectError
-from pipelines.sandbox.__main__ import main as serve_sandbox
-from pipelines.sync import (
-    PROGRESS_UNITS,
-    ProgressHook,
-    SyncError,
-    SyncProgress,
-    SyncReport,
-    progress_rate,
-    sync_everything,
+from pipelines.qc.client import (
+    DEFAULT_API_URL,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_REQUESTS_PER_SECOND,
+    ClientSettings,
+    QuantConnectClient,
 )
+from pipelines.qc.credentials import CredentialsError, find_credentials
+from pipelines.qc.errors import QuantConnectError
+from pipelines.sandbox.__main__ import main as serve_sandbox
+from pipelines.sync import sync_everything
+from pipelines.sync.report import ProgressHook, SyncError, SyncProgress, SyncReport
 
 WAREHOUSE_OPTION = click.option(
     "--warehouse",
@@ -75,6 +75,7 @@ def clear_errors() -> Iterator[None]:
         QuantConnectError,
         SyncError,
         warehouse.WarehouseBusyError,
+        warehouse.WarehouseError,
         duckdb.Error,
         ValueError,
     ) as error:
@@ -98,7 +99,7 @@ def main() -> None:
 @click.option(
     "--concurrency",
     envvar="QC_MAX_CONCURRENCY",
-    default=2,
+    default=DEFAULT_MAX_CONCURRENCY,
     show_default=True,
     type=int,
     help="Requests in flight at once (env QC_MAX_CONCURRENCY).",
@@ -106,7 +107,7 @@ def main() -> None:
 @click.option(
     "--requests-per-second",
     envvar="QC_MAX_REQUESTS_PER_SECOND",
-    default=2.0,
+    default=DEFAULT_MAX_REQUESTS_PER_SECOND,
     show_default=True,
     type=float,
     help="Client-side rate limit; 0 for none (env QC_MAX_REQUESTS_PER_SECOND).",
@@ -120,32 +121,20 @@ def sync(warehouse_path: Path, api_url: str, concurrency: int, requests_per_seco
     with clear_errors():
         credentials = find_credentials()
         err.print(f"Credentials of user {credentials.user_id} from {credentials.source}")
-        client = QuantConnectClient(
-            credentials.user_id,
-            credentials.api_token,
-            api_url,
-            max_concurrency=concurrency,
-            max_requests_per_second=requests_per_second or None,
+        settings = ClientSettings(
+            api_url, max_concurrency=concurrency, max_requests_per_second=requests_per_second
         )
         started = time.monotonic()
         reports: dict[str, SyncReport] = {}
-        try:
-            with warehouse.open_writer(warehouse_path, on_wait=err.print) as conn:
-                try:
-                    with sync_progress() as on_progress:
-                        reports = sync_everything(client, conn, on_progress=on_progress)
-                finally:  # a failed sync still shows what it loaded
-                    print_summary(conn, client, time.monotonic() - started, reports)
-        finally:
-            client.close()
-
-
-# Each step's bar, in the order they run.
-PROGRESS_LABELS = {
-    "backtests": "backtests",
-    "backtest_statistics": "statistics",
-    "orders": "orders",
-}
+        with (
+            settings.client(credentials) as client,
+            warehouse.open_writer(warehouse_path, on_wait=err.print) as store,
+        ):
+            try:
+                with sync_progress() as on_progress:
+                    reports = sync_everything(client, store, on_progress=on_progress)
+            finally:  # a failed sync still shows what it loaded
+                print_summary(store, client, time.monotonic() - started, reports)
 
 
 @contextmanager
@@ -167,11 +156,11 @@ def sync_progress() -> Iterator[ProgressHook]:
 
         def on_progress(state: SyncProgress) -> None:
             if state.step not in tasks:
-                label, unit = PROGRESS_LABELS[state.step], PROGRESS_UNITS[state.step]
-                task = progress.add_task(label, total=state.total, unit=unit, rate="")
+                labels = state.labels
+                task = progress.add_task(labels.bar, total=state.total, unit=labels.unit, rate="")
                 tasks[state.step] = (task, time.monotonic())
             task, started = tasks[state.step]
-            rate = progress_rate(state, time.monotonic() - started)
+            rate = state.rate(time.monotonic() - started)
             progress.update(task, completed=state.done, rate=rate)
 
         yield on_progress
@@ -183,14 +172,14 @@ def number(header: str) -> Column:
 
 
 def print_summary(
-    conn: warehouse.Connection,
+    store: warehouse.Warehouse,
     client: QuantConnectClient,
     seconds: float,
     reports: dict[str, SyncReport],
 ) -> None:
     """Rows per table, requests per endpoint, and the sync's warnings."""
     rows = Table("table", number("rows"), title=f"Warehouse after {seconds:.1f} s")
-    for table, count in warehouse.table_row_counts(conn).items():
+    for table, count in store.row_counts().items():
         rows.add_row(table, f"{count:,}")
     requests = Table("endpoint", number("requests"), number("retries"), title="API requests")
     for endpoint, count in sorted(client.requests_made.items()):
@@ -239,8 +228,8 @@ def sql(
     text = query if query is not None else file.read()
     if output_format == "parquet" and output is None:
         raise click.UsageError("--format parquet needs -o FILE")
-    with clear_errors(), open_read_only(warehouse_path, wait_seconds) as conn:
-        relation = conn.sql(text)
+    with clear_errors(), open_read_only(warehouse_path, wait_seconds) as store:
+        relation = store.conn.sql(text)
         if relation is None:
             raise click.ClickException("the statement returns no rows to show")
         if output_format == "table":
@@ -249,13 +238,14 @@ def sql(
             write_result(relation, output_format, output)
 
 
-def open_read_only(warehouse_path: Path, wait_seconds: float) -> warehouse.Connection:
+@contextmanager
+def open_read_only(path: Path, wait_seconds: float) -> Iterator[warehouse.DuckDBWarehouse]:
     """The warehouse, read-only, once no sync writes it (waiting up to `wait_seconds`)."""
-    if not warehouse_path.exists():
-        raise click.ClickException(f"no warehouse at {warehouse_path}: run `qcw sync` first")
-    return warehouse.connect(
-        warehouse_path, read_only=True, wait_seconds=wait_seconds, on_wait=err.print
-    )
+    try:
+        with warehouse.open_reader(path, wait_seconds, on_wait=err.print) as store:
+            yield store
+    except warehouse.NoWarehouseError:
+        raise click.ClickException(f"no warehouse at {path}: run `qcw sync` first") from None
 
 
 def write_table(relation: duckdb.DuckDBPyRelation, output: Path | None, max_rows: int) -> None:
@@ -302,10 +292,10 @@ def write_result(
 @WAIT_OPTION
 def status(warehouse_path: Path, wait_seconds: float) -> None:
     """What the warehouse holds: rows per table, backtests by status, the last sync runs."""
-    with clear_errors(), open_read_only(warehouse_path, wait_seconds) as conn:
-        rows = warehouse.table_row_counts(conn)
-        statuses = warehouse.backtests_by_status(conn)
-        runs = warehouse.last_sync_runs(conn)
+    with clear_errors(), open_read_only(warehouse_path, wait_seconds) as store:
+        rows = store.row_counts()
+        statuses = store.read("backtests_by_status")
+        runs = store.last_sync_runs()
     console = Console()
     tables = Table("table", number("rows"), title=str(warehouse_path))
     for table, count in rows.items():

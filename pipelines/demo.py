@@ -15,7 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
+
 from pipelines import warehouse
+from pipelines.queries import named_queries
 from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID, SandboxAccount, SandboxServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -32,10 +35,11 @@ def materialize_everything(env: dict[str, str]) -> int:
 
 def print_summary(path: str) -> None:
     """Print rows per table and the best backtests by Sharpe ratio."""
-    queries = warehouse.named_queries("demo_summary.sql")
-    with warehouse.connect(path, read_only=True) as conn:
-        for name in ("rows_per_table", "top_backtests"):
-            conn.sql(queries[name]).show()
+    with warehouse.open_reader(path) as store:
+        rows = store.row_counts()
+        per_table = pa.table({"table": list(rows), "rows": pa.array(rows.values(), pa.int64())})
+        store.conn.from_arrow(per_table).show()
+        store.conn.sql(named_queries("demo_summary.sql")["top_backtests"]).show()
 
 
 def main() -> int:

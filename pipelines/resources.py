@@ -11,8 +11,18 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from pipelines import warehouse
-from pipelines.credentials import Credentials, find_credentials
-from pipelines.quantconnect import DEFAULT_API_URL, QuantConnectClient, RetrySettings
+from pipelines.qc.client import (
+    DEFAULT_API_URL,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_REQUESTS_PER_SECOND,
+    DEFAULT_TIMEOUT_SECONDS,
+    ClientSettings,
+    QuantConnectClient,
+    RetrySettings,
+)
+from pipelines.qc.credentials import Credentials, find_credentials
+
+_RETRY = RetrySettings()
 
 
 class QuantConnectResource(dg.ConfigurableResource):
@@ -31,14 +41,24 @@ class QuantConnectResource(dg.ConfigurableResource):
         description="API token; unset: QC_API_TOKEN, else ~/.lean/credentials. Never logged.",
     )
     api_url: str = Field(default=DEFAULT_API_URL, description="API base URL (QC_API_URL).")
-    timeout_seconds: float = Field(default=60.0, description="Timeout of one HTTP request.")
-    max_attempts: int = Field(default=6, description="Attempts per request, the first included.")
-    initial_backoff_seconds: float = Field(default=1.0, description="First retry's backoff.")
-    max_backoff_seconds: float = Field(default=60.0, description="Longest wait between tries.")
-    # Polite defaults for the real API, which documents no rate limit (reference §8).
-    max_concurrency: int = Field(default=2, description="Requests in flight at once.")
+    timeout_seconds: float = Field(
+        default=DEFAULT_TIMEOUT_SECONDS, description="Timeout of one HTTP request."
+    )
+    max_attempts: int = Field(
+        default=_RETRY.max_attempts, description="Attempts per request, the first included."
+    )
+    initial_backoff_seconds: float = Field(
+        default=_RETRY.initial_backoff_seconds, description="First retry's backoff."
+    )
+    max_backoff_seconds: float = Field(
+        default=_RETRY.max_backoff_seconds, description="Longest wait between tries."
+    )
+    max_concurrency: int = Field(
+        default=DEFAULT_MAX_CONCURRENCY, description="Requests in flight at once."
+    )
     max_requests_per_second: float | None = Field(
-        default=2.0, description="Client-side rate limit across threads; null or 0: none."
+        default=DEFAULT_MAX_REQUESTS_PER_SECOND,
+        description="Client-side rate limit across threads; null or 0: none.",
     )
 
     def __repr_args__(self) -> list[tuple[str | None, Any]]:
@@ -53,6 +73,18 @@ class QuantConnectResource(dg.ConfigurableResource):
             return Credentials(self.user_id, self.api_token, "the resource's configuration")
         return find_credentials()
 
+    def settings(self) -> ClientSettings:
+        """How this resource reaches the API."""
+        return ClientSettings(
+            api_url=self.api_url,
+            timeout_seconds=self.timeout_seconds,
+            retry=RetrySettings(
+                self.max_attempts, self.initial_backoff_seconds, self.max_backoff_seconds
+            ),
+            max_concurrency=self.max_concurrency,
+            max_requests_per_second=self.max_requests_per_second,
+        )
+
     @contextmanager
     def client(self) -> Iterator[QuantConnectClient]:
         """A client configured from this resource, closed when the block ends."""
@@ -60,27 +92,12 @@ class QuantConnectResource(dg.ConfigurableResource):
         dg.get_dagster_logger().info(
             f"QuantConnect credentials of user {credentials.user_id} from {credentials.source}"
         )
-        client = QuantConnectClient(
-            user_id=credentials.user_id,
-            api_token=credentials.api_token,
-            base_url=self.api_url,
-            timeout_seconds=self.timeout_seconds,
-            retry=RetrySettings(
-                max_attempts=self.max_attempts,
-                initial_backoff_seconds=self.initial_backoff_seconds,
-                max_backoff_seconds=self.max_backoff_seconds,
-            ),
-            max_concurrency=self.max_concurrency,
-            max_requests_per_second=self.max_requests_per_second,
-        )
-        try:
+        with self.settings().client(credentials) as client:
             yield client
-        finally:
-            client.close()
 
 
 class WarehouseResource(DuckDBResource):
-    """The DuckDB warehouse file (WAREHOUSE_PATH); its folder and tables are created on use.
+    """The warehouse (WAREHOUSE_PATH, a DuckDB file); its folder and tables are created on use.
 
     Unlike the stock `DuckDBResource`, a writer first takes the warehouse's lock file, so a
     second sync (another run, another Dagster instance) waits instead of failing on DuckDB's
@@ -96,9 +113,23 @@ class WarehouseResource(DuckDBResource):
     )
 
     @contextmanager
-    def get_connection(self) -> Iterator[warehouse.Connection]:
-        """The read-write connection, with the schema in place; one writer at a time."""
+    def writer(self) -> Iterator[warehouse.DuckDBWarehouse]:
+        """The warehouse for a sync, with its schema in place; one writer at a time."""
         with warehouse.open_writer(
             self.database, self.writer_wait_seconds, on_wait=dg.get_dagster_logger().warning
-        ) as conn:
-            yield conn
+        ) as store:
+            yield store
+
+    @contextmanager
+    def reader(self) -> Iterator[warehouse.DuckDBWarehouse]:
+        """The warehouse, read-only; `WarehouseBusyError` at once while a sync writes it, and
+        `NoWarehouseError` before any sync has."""
+        with warehouse.open_reader(self.database) as store:
+            yield store
+
+    @contextmanager
+    def get_connection(self) -> Iterator[warehouse.Connection]:
+        """The read-write DuckDB connection, as `DuckDBResource` gives it; one writer at a
+        time, like `writer`."""
+        with self.writer() as store:
+            yield store.conn

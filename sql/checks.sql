@@ -1,21 +1,10 @@
--- Named queries behind the asset checks (assets/checks.py). Each returns one row of numbers;
+-- Named queries behind the asset checks (assets/). Each returns one row of numbers;
 -- a check passes when `failures` is 0.
 
--- name: duplicate_project_keys
-SELECT count(*) - count(DISTINCT project_id) AS failures FROM projects;
-
--- name: duplicate_backtest_keys
-SELECT count(*) - count(DISTINCT backtest_id) AS failures FROM backtests;
-
--- name: duplicate_statistic_keys
-SELECT count(*) - count(DISTINCT (backtest_id, statistic)) AS failures FROM backtest_statistics;
-
--- name: duplicate_order_keys
-SELECT count(*) - count(DISTINCT (backtest_id, order_id)) AS failures FROM orders;
-
--- name: duplicate_order_event_keys
-SELECT count(*) - count(DISTINCT (backtest_id, order_id, order_event_id)) AS failures
-FROM order_events;
+-- name: duplicate_keys
+-- Rows beyond the first of each key: {table} and {key} are filled in from the table's
+-- definition in pipelines/schema/, so every table's key is checked the same way.
+SELECT count(*) - count(DISTINCT ({key})) AS failures FROM {table};
 
 -- name: order_events_without_order
 SELECT count(*) AS failures

@@ -1,11 +1,4 @@
--- Named queries the demo prints after its sync (pipelines/demo.py).
-
--- name: rows_per_table
-SELECT 'projects' AS "table", count(*) AS "rows" FROM projects
-UNION ALL SELECT 'backtests', count(*) FROM backtests
-UNION ALL SELECT 'backtest_statistics', count(*) FROM backtest_statistics
-UNION ALL SELECT 'orders', count(*) FROM orders
-UNION ALL SELECT 'order_events', count(*) FROM order_events;
+-- Named queries the demo prints after its sync, after the rows per table (pipelines/demo.py).
 
 -- name: top_backtests
 -- The five best finished backtests by Sharpe ratio, with their order and fill counts.

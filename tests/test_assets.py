@@ -9,10 +9,9 @@ import pytest
 
 from pipelines.definitions import defs
 from pipelines.sandbox import SandboxServer
-from tests.conftest import make_resources
+from tests.helpers import TABLES, expected_orders, make_resources
 
 ORDERS = "backtests/orders/read"
-TABLES = ("projects", "backtests", "backtest_statistics", "orders", "order_events")
 
 
 def sync(sandbox: SandboxServer, path: Path, **kwargs: Any) -> dg.ExecuteInProcessResult:
@@ -32,17 +31,6 @@ def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]
         m for m in result.get_asset_materialization_events() if m.asset_key.path == [asset]
     ]
     return {k: v.value for k, v in materialization.materialization.metadata.items()}
-
-
-def expected_orders(sandbox: SandboxServer) -> dict[str, int]:
-    """Order counts of the backtests whose results are final, straight from the account."""
-    account = sandbox.account
-    return {
-        b["backtestId"]: account.total_orders(b["backtestId"])
-        for p in account.projects()
-        for b in account.backtests(p["projectId"])
-        if b["status"] in ("Completed.", "Runtime Error")
-    }
 
 
 def test_full_sync_fills_all_five_tables_per_the_contract(
@@ -105,7 +93,7 @@ def test_full_sync_fills_all_five_tables_per_the_contract(
         shown = min(5, meta["dagster/row_count"])
         assert preview[0].startswith("| ") and len(preview) == 2 + shown > 2, table
     views = metadata(result, "analysis_views")
-    assert views["views"] == "fills, order_lifecycle, symbol_summary, backtest_summary, slippage"
+    assert views["views"] == "fills, backtest_summary, order_lifecycle, slippage, symbol_summary"
     with duckdb.connect(str(warehouse_path), read_only=True) as conn:
         for view in views["views"].split(", "):  # each view's rows and columns
             assert views[f"{view}_rows"] == conn.table(view).count("*").fetchall()[0][0] > 0

@@ -6,13 +6,14 @@ Every case is served for real by the sandbox over HTTP, its replies rewritten in
 import json
 import re
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipelines import warehouse
-from pipelines.quantconnect import QuantConnectClient
+from pipelines.qc.client import QuantConnectClient
 from pipelines.sandbox import (
     SANDBOX_API_TOKEN,
     SANDBOX_USER_ID,
@@ -20,12 +21,12 @@ from pipelines.sandbox import (
     SandboxServer,
     SandboxSize,
 )
-from pipelines.schema import ORDER_TYPES
-from pipelines.sync import SyncError, SyncReport, sync_everything
-from tests.conftest import FAST_RETRY
+from pipelines.schema.enums import ORDER_TYPES
+from pipelines.sync import sync_everything
+from pipelines.sync.report import SyncError, SyncReport
+from tests.helpers import FAST_RETRY, TABLES
 
 ORDERS = "backtests/orders/read"
-TABLES = ("projects", "backtests", "backtest_statistics", "orders", "order_events")
 SIZE = SandboxSize(projects=2, backtests_per_project=2, orders_per_backtest=150)
 Rewrite = Callable[[dict[str, Any], bytes], bytes]
 
@@ -49,12 +50,11 @@ def sync(
         client = QuantConnectClient(
             SANDBOX_USER_ID, SANDBOX_API_TOKEN, sandbox.url, retry=FAST_RETRY
         )
-        with warehouse.open_writer(path) as conn:
+        with closing(client), warehouse.open_writer(path) as store:
             try:
-                reports: dict[str, SyncReport] | SyncError = sync_everything(client, conn)
+                reports: dict[str, SyncReport] | SyncError = sync_everything(client, store)
             except SyncError as error:
                 reports = error
-        client.close()
         return reports
 
 

@@ -24,13 +24,11 @@ import duckdb
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from assets.quantconnect import GROUP
+from assets.names import GROUP
 from pipelines.definitions import defs
 from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID, SandboxAccount, SandboxServer
-from pipelines.warehouse import VIEWS
-from tests.conftest import TEST_SIZE
-from tests.test_assets import TABLES, expected_orders
-from tests.test_definitions import REPO_ROOT, headless_sync
+from pipelines.warehouse import view_names
+from tests.helpers import REPO_ROOT, TABLES, TEST_SIZE, expected_orders, headless_sync
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
@@ -272,7 +270,7 @@ def test_materialize_all_from_the_ui_loads_the_warehouse_and_every_check_passes(
         expect(page.get_by_text("preview", exact=True)).to_be_visible()
         expect(page.get_by_text("project_id", exact=True).first).to_be_visible()  # the schema
     page.goto(f"{dagster_ui}/assets/analysis_views")
-    for view in VIEWS:
+    for view in view_names():
         expect(page.get_by_text(f"{view}_rows", exact=True)).to_be_visible()
         expect(page.get_by_text(f"{view}_columns", exact=True)).to_be_visible()
     expect(page.get_by_text("**backtest_summary**")).to_have_count(0)  # markdown, rendered

@@ -14,8 +14,7 @@ from click.testing import CliRunner
 
 from pipelines.cli import main
 from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID, SandboxServer
-from tests.test_concurrency import held_in_another_process
-from tests.test_definitions import REPO_ROOT
+from tests.helpers import REPO_ROOT, held_in_another_process
 
 QCW = Path(sys.executable).with_name("qcw")
 README = REPO_ROOT / "README.md"

@@ -2,10 +2,7 @@
 warehouse, and never ends on a bare DuckDB lock error; readers get a clear message."""
 
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -13,40 +10,16 @@ import pytest
 
 from pipelines import warehouse
 from pipelines.sandbox import SANDBOX_API_TOKEN, SandboxServer
-from tests.test_definitions import ASSETS, REPO_ROOT, headless_command
-
-HOLD_WAREHOUSE = """
-import sys, time
-from pipelines import warehouse
-path, seconds, mode = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-with warehouse.open_writer(path) if mode == "writer" else warehouse.connect(path, True) as conn:
-    print("holding", flush=True)
-    time.sleep(seconds)
-"""
-
-
-@contextmanager
-def held_in_another_process(
-    path: Path, seconds: float, mode: str = "writer"
-) -> Iterator[subprocess.Popen[str]]:
-    """A process that holds the warehouse open for `seconds` once the block starts, as its
-    writer (a sync) or as a reader (mode "reader": qcw sql, a notebook)."""
-    command = [sys.executable, "-c", HOLD_WAREHOUSE, str(path), str(seconds), mode]
-    with subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True) as child:
-        assert child.stdout is not None and child.stdout.readline().strip() == "holding"
-        try:
-            yield child
-        finally:
-            child.kill()
+from tests.helpers import REPO_ROOT, TABLES, headless_command, held_in_another_process
 
 
 def test_a_second_writer_waits_for_the_first_then_writes(warehouse_path: Path):
     waits: list[str] = []
     with held_in_another_process(warehouse_path, 1.5):
         started = time.monotonic()
-        with warehouse.open_writer(warehouse_path, wait_seconds=60, on_wait=waits.append) as conn:
+        with warehouse.open_writer(warehouse_path, wait_seconds=60, on_wait=waits.append) as store:
             waited = time.monotonic() - started  # the other held it for 1.5 s
-            conn.execute("INSERT INTO projects (project_id, name) VALUES (1, 'p')")
+            store.conn.execute("INSERT INTO projects (project_id, name) VALUES (1, 'p')")
     assert waited > 1.0
     assert waits and "another sync is writing" in waits[0]
     with duckdb.connect(str(warehouse_path), read_only=True) as conn:
@@ -74,9 +47,9 @@ def test_a_writer_waits_for_a_reader_to_close_the_file_then_writes(warehouse_pat
     waits: list[str] = []
     with held_in_another_process(warehouse_path, 1.5, mode="reader"):
         started = time.monotonic()
-        with warehouse.open_writer(warehouse_path, wait_seconds=60, on_wait=waits.append) as conn:
+        with warehouse.open_writer(warehouse_path, wait_seconds=60, on_wait=waits.append) as store:
             waited = time.monotonic() - started
-            conn.execute("INSERT INTO projects (project_id, name) VALUES (1, 'p')")
+            store.conn.execute("INSERT INTO projects (project_id, name) VALUES (1, 'p')")
     assert waited > 1.0
     assert len(waits) == 1 and "open in another process" in waits[0]
 
@@ -116,7 +89,7 @@ def test_two_syncs_at_once_both_succeed_and_load_everything_once(
     alone = tmp_path / "data" / "alone.duckdb"
     command, env = headless_command(sandbox, alone, tmp_path, SANDBOX_API_TOKEN)
     subprocess.run(command, env=env, cwd=REPO_ROOT, check=True, capture_output=True, timeout=180)
-    for table in ASSETS:
+    for table in TABLES:
         query = f"SELECT * FROM {table} ORDER BY ALL"
         with (
             duckdb.connect(str(target), read_only=True) as a,

@@ -6,12 +6,13 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from pipelines import warehouse
-from pipelines.quantconnect import QuantConnectClient
+from pipelines.qc.client import QuantConnectClient
 from pipelines.sandbox import (
     SANDBOX_API_TOKEN,
     SANDBOX_USER_ID,
@@ -20,21 +21,18 @@ from pipelines.sandbox import (
     SandboxSize,
 )
 from pipelines.sync import sync_everything
-from tests.conftest import FAST_RETRY
-from tests.test_definitions import REPO_ROOT
+from tests.helpers import FAST_RETRY, REPO_ROOT, TABLES, check_failures
 
-TABLES = ("projects", "backtests", "backtest_statistics", "orders", "order_events")
-CHECKS = [name for name in warehouse.named_queries("checks.sql")]
 TRIALS = 10
 SYNC = """
 import sys
 from pipelines import warehouse
-from pipelines.quantconnect import QuantConnectClient
+from pipelines.qc.client import QuantConnectClient
 from pipelines.sync import sync_everything
 client = QuantConnectClient(sys.argv[2], sys.argv[3], sys.argv[4], max_concurrency=4)
-with warehouse.open_writer(sys.argv[1], wait_seconds=30) as conn:
+with warehouse.open_writer(sys.argv[1], wait_seconds=30) as store:
     print("syncing", flush=True)
-    sync_everything(client, conn)
+    sync_everything(client, store)
 """
 
 
@@ -42,9 +40,8 @@ def sync_here(sandbox: SandboxServer, path: Path) -> None:
     client = QuantConnectClient(
         SANDBOX_USER_ID, SANDBOX_API_TOKEN, sandbox.url, retry=FAST_RETRY, max_concurrency=4
     )
-    with warehouse.open_writer(path, wait_seconds=30) as conn:
-        sync_everything(client, conn)
-    client.close()
+    with closing(client), warehouse.open_writer(path, wait_seconds=30) as store:
+        sync_everything(client, store)
 
 
 def sync_in_a_process(sandbox: SandboxServer, path: Path) -> subprocess.Popen[str]:
@@ -95,9 +92,9 @@ def test_sigkill_at_random_points_never_corrupts_or_half_loads(tmp_path: Path):
             child.wait(timeout=10)
             outcomes.append(child.returncode)
 
-            with warehouse.open_writer(path, wait_seconds=10) as conn:  # it opens, and is ours
-                for check in CHECKS:
-                    assert warehouse.run_check(conn, check)["failures"] == 0, (trial, check)
+            with warehouse.open_writer(path, wait_seconds=10) as store:  # it opens, and is ours
+                failures = check_failures(store)
+            assert len(failures) == 7 and not any(failures.values()), (trial, failures)
             for table, counts in rows_per_backtest(path).items():
                 for backtest_id, count in counts.items():
                     assert count == expected_rows[table][backtest_id], (trial, table, backtest_id)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.credentials import CredentialsError, find_credentials
-from pipelines.quantconnect import QuantConnectClient, refuse_plain_http
+from pipelines.qc.client import QuantConnectClient, refuse_plain_http
+from pipelines.qc.credentials import CredentialsError, find_credentials
 
 TOKEN = "secret-token-from-a-test"
 

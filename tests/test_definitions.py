@@ -1,9 +1,6 @@
 """The code location loads, with its job, schedule, assets and checks wired as documented."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -11,9 +8,9 @@ import duckdb
 
 from pipelines.definitions import DEFAULT_SYNC_CRON, defs
 from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID, SandboxServer
+from tests.helpers import TABLES, headless_sync
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ASSETS = {"projects", "backtests", "backtest_statistics", "orders", "order_events"}  # tables
+ASSETS = set(TABLES)
 VIEWS_ASSET = "analysis_views"
 
 
@@ -36,38 +33,6 @@ def test_the_resource_repr_hides_the_token():
     resource = defs.resources["quantconnect"]
     assert "QC_API_TOKEN" in repr(resource) or "***" in repr(resource)
     assert SANDBOX_API_TOKEN not in repr(type(resource)(user_id="1", api_token=SANDBOX_API_TOKEN))
-
-
-def headless_command(
-    sandbox: SandboxServer, warehouse: Path, home: Path, token: str | None
-) -> tuple[list[str], dict[str, str]]:
-    """`dagster asset materialize` of everything, and its environment: HOME at `home`, and
-    without `token` no QC_ credentials."""
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        "QC_API_URL": sandbox.url,
-        "WAREHOUSE_PATH": str(warehouse),
-        "QC_MAX_CONCURRENCY": "4",
-        "QC_MAX_REQUESTS_PER_SECOND": "0",
-    }
-    for name in ("DAGSTER_HOME", "QC_USER_ID", "QC_API_TOKEN"):
-        env.pop(name, None)
-    if token is not None:
-        env |= {"QC_USER_ID": SANDBOX_USER_ID, "QC_API_TOKEN": token}
-    dagster = Path(sys.executable).with_name("dagster")
-    command = [str(dagster), "asset", "materialize", "-m", "pipelines.definitions", "--select", "*"]
-    return command, env
-
-
-def headless_sync(
-    sandbox: SandboxServer, warehouse: Path, home: Path, token: str | None
-) -> subprocess.CompletedProcess:
-    """A headless sync in a fresh process, waited for."""
-    command, env = headless_command(sandbox, warehouse, home, token)
-    return subprocess.run(
-        command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
-    )
 
 
 def test_the_headless_command_syncs_with_lean_credentials_and_fails_loudly_on_a_wrong_token(

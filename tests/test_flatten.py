@@ -7,18 +7,19 @@ import msgspec
 import pyarrow as pa
 import pytest
 
-from pipelines.flatten import (
+from pipelines.flatten.backtests import backtests_to_arrow, statistics_to_arrow
+from pipelines.flatten.orders import (
     FlatOrders,
     RawOrders,
-    backtests_to_arrow,
     flatten_raw_orders,
     order_events_to_arrow,
     orders_to_arrow,
-    projects_to_arrow,
-    statistics_to_arrow,
 )
+from pipelines.flatten.projects import projects_to_arrow
 from pipelines.sandbox import SandboxAccount, SandboxSize
-from pipelines.schema import BACKTEST_STATISTICS, BACKTESTS, ORDER_EVENTS, ORDERS, PROJECTS
+from pipelines.schema.backtests import BACKTEST_STATISTICS, BACKTESTS
+from pipelines.schema.orders import ORDER_EVENTS, ORDERS
+from pipelines.schema.projects import PROJECTS
 
 BACKTEST_ID = "3b2259c444e04c9124784bb491bf016f"
 

@@ -9,8 +9,13 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.flatten import RawOrders, flatten_raw_orders, order_events_to_arrow, orders_to_arrow
-from pipelines.schema import DIRECTIONS, ORDER_STATUSES, ORDER_TYPES, SECURITY_TYPES
+from pipelines.flatten.orders import (
+    RawOrders,
+    flatten_raw_orders,
+    order_events_to_arrow,
+    orders_to_arrow,
+)
+from pipelines.schema.enums import DIRECTIONS, ORDER_STATUSES, ORDER_TYPES, SECURITY_TYPES
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
 money = st.floats(allow_nan=False, allow_infinity=False, width=64, min_value=-1e12, max_value=1e12)

@@ -2,9 +2,11 @@
 
 import msgspec
 
-from pipelines.paging import ORDERS_WINDOW, BacktestOrders, BacktestPager, fetch_backtest_orders
-from pipelines.quantconnect import OrdersPage, QuantConnectClient
+from pipelines.qc.client import QuantConnectClient
+from pipelines.qc.paging import ORDERS_WINDOW, BacktestOrders, BacktestPager
+from pipelines.qc.replies import OrdersPage
 from pipelines.sandbox import SandboxServer
+from tests.helpers import fetch_backtest_orders
 
 
 class ScriptedPages:

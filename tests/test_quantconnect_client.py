@@ -7,15 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 import msgspec
 import pytest
 
-from pipelines.quantconnect import (
-    QuantConnectAuthError,
-    QuantConnectClient,
-    QuantConnectError,
-    RetryableError,
-    RetrySettings,
-    parse_orders_page,
-    sign,
-)
+from pipelines.qc.client import QuantConnectClient, RetrySettings, sign
+from pipelines.qc.errors import QuantConnectAuthError, QuantConnectError, RetryableError
+from pipelines.qc.replies import parse_orders_page
 from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID, SandboxServer
 
 ORDERS = "backtests/orders/read"
@@ -43,7 +37,7 @@ def test_signature_is_basic_auth_of_user_and_sha256_of_token_and_timestamp():
 
 
 def test_authenticates_and_reads_projects(client: QuantConnectClient):
-    client.authenticate()
+    client.post("authenticate", {})
     assert len(client.read_projects()) == 2
     assert client.requests_made == {"authenticate": 1, "projects/read": 1}
 
@@ -96,7 +90,7 @@ def test_wrong_token_fails_at_once_naming_the_credential_variables(sandbox: Sand
 def test_unknown_user_is_an_auth_error(sandbox: SandboxServer):
     client = QuantConnectClient("999", SANDBOX_API_TOKEN, sandbox.url)
     with pytest.raises(QuantConnectAuthError, match="UserID not valid"):
-        client.authenticate()
+        client.post("authenticate", {})
 
 
 def test_a_stale_timestamp_gets_401_and_is_not_retried(
@@ -105,7 +99,7 @@ def test_a_stale_timestamp_gets_401_and_is_not_retried(
     def stale_sign(user_id: str, api_token: str, timestamp: int) -> dict[str, str]:
         return sign(user_id, api_token, timestamp - 10_000)  # older than the API's 7200 s
 
-    monkeypatch.setattr("pipelines.quantconnect.sign", stale_sign)
+    monkeypatch.setattr("pipelines.qc.client.sign", stale_sign)
     with pytest.raises(QuantConnectAuthError, match="HTTP 401"):
         client.read_projects()
     assert sandbox.stats()["total"] == 1
@@ -156,7 +150,7 @@ def test_the_client_side_rate_limit_spaces_requests_across_threads(sandbox: Sand
     )
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(lambda _: client.authenticate(), range(25)))
+        list(pool.map(lambda _: client.post("authenticate", {}), range(25)))
     assert time.monotonic() - started >= 1.4  # 25 requests at 10/s: at least ~1.5 s
     assert client.requests_made["authenticate"] == 25
 

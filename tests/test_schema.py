@@ -7,28 +7,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from pipelines.schema import (
-    DIRECTION,
+from pipelines.schema import TABLES
+from pipelines.schema.backtests import is_backtest_finished
+from pipelines.schema.columns import Table
+from pipelines.schema.ddl import TABLES_SQL, render_tables_sql
+from pipelines.schema.enums import DIRECTION, ORDER_STATUS, EnumMap
+from pipelines.schema.orders import (
     ORDER_EVENT_WIRE,
     ORDER_EVENTS,
-    ORDER_STATUS,
     ORDER_WIRE,
     ORDERS,
     PROPERTIES_WIRE,
-    TABLES_SQL,
-    EnumMap,
-    Table,
-    is_backtest_finished,
-    parse_statistic_value,
-    parse_timestamp,
     properties_json_array,
-    render_tables_sql,
     time_in_force,
     time_in_force_array,
     time_in_force_expiry,
     time_in_force_expiry_array,
-    to_json_text,
 )
+from pipelines.schema.values import parse_statistic_value, parse_timestamp, to_json_text
 
 
 @pytest.mark.parametrize(
@@ -169,7 +165,7 @@ def test_finished_backtests_are_recognised_by_status(backtest: dict, finished: b
 
 
 def test_committed_ddl_matches_the_schema():
-    assert TABLES_SQL.read_text() == render_tables_sql(), (
+    assert TABLES_SQL.read_text() == render_tables_sql(TABLES), (
         "sql/tables.sql is stale: run `python -m pipelines.schema`"
     )
 

@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.definitions import defs
 from pipelines.sandbox import SANDBOX_USER_ID, SandboxAccount, SandboxServer
-from tests.conftest import TEST_SIZE, make_resources
+from tests.helpers import TEST_SIZE, make_resources
 
 ORDERS = "backtests/orders/read"
 

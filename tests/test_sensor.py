@@ -7,7 +7,7 @@ import dagster as dg
 from assets.sensors import new_finished_backtests
 from pipelines.definitions import defs
 from pipelines.sandbox import SandboxServer
-from tests.conftest import make_resources
+from tests.helpers import make_resources
 
 ORDERS = "backtests/orders/read"
 

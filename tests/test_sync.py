@@ -6,41 +6,18 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import loading, warehouse
-from pipelines.quantconnect import QuantConnectClient
+from pipelines import warehouse
+from pipelines.qc.client import QuantConnectClient
 from pipelines.sandbox import SandboxServer
-from pipelines.sync import (
-    ProgressLog,
-    SyncError,
-    SyncProgress,
-    sync_backtest_statistics,
-    sync_backtests,
-    sync_everything,
-    sync_orders,
-    sync_projects,
-)
-from tests.test_assets import expected_orders
-
-TABLES = ("orders", "order_events", "backtest_sync")
+from pipelines.sync import STEPS, loading, step_named, sync_everything
+from pipelines.sync.loading import LoadSettings
+from pipelines.sync.report import ProgressLog, SyncError, SyncProgress
+from tests.helpers import completed_order_totals, expected_orders
 
 
 def sync_all(client: QuantConnectClient, path: Path, batch_orders: int) -> None:
-    with warehouse.connect(path) as conn:
-        sync_projects(client, conn)
-        sync_backtests(client, conn)
-        sync_backtest_statistics(client, conn)
-        sync_orders(client, conn, batch_orders=batch_orders)
-
-
-def completed_order_totals(sandbox: SandboxServer) -> dict[str, int]:
-    """Orders per completed backtest, straight from the sandbox's account."""
-    account = sandbox.account
-    return {
-        b["backtestId"]: account.total_orders(b["backtestId"])
-        for p in account.projects()
-        for b in account.backtests(p["projectId"])
-        if b["status"] == "Completed."
-    }
+    with warehouse.open_writer(path) as store:
+        sync_everything(client, store, settings=LoadSettings(batch_orders=batch_orders))
 
 
 def contents(path: Path) -> dict[str, list[tuple]]:
@@ -129,12 +106,13 @@ def test_progress_tells_every_step_from_zero_to_its_total(
     client: QuantConnectClient, sandbox: SandboxServer, warehouse_path: Path
 ):
     events: list[SyncProgress] = []
-    with warehouse.open_writer(warehouse_path) as conn:
-        sync_everything(client, conn, on_progress=events.append)
+    with warehouse.open_writer(warehouse_path) as store:
+        sync_everything(client, store, on_progress=events.append)
     by_step: dict[str, list[SyncProgress]] = {}
     for event in events:
         by_step.setdefault(event.step, []).append(event)
     assert list(by_step) == ["backtests", "backtest_statistics", "orders"]  # in running order
+    assert [step.name for step in STEPS] == ["projects", *by_step]  # projects tells no progress
     finished = expected_orders(sandbox)  # orders per backtest whose results are final
     totals = {
         "backtests": len(sandbox.account.projects()),
@@ -144,7 +122,7 @@ def test_progress_tells_every_step_from_zero_to_its_total(
     for step, told in by_step.items():
         assert [e.done for e in told] == list(range(told[0].total + 1)), step  # each item once
         assert told[0].total == totals[step] > 0, step
-    assert by_step["orders"][-1].orders_fetched == sum(finished.values())
+    assert by_step["orders"][-1].fetched == sum(finished.values())
 
 
 def test_progress_in_logs_comes_at_most_every_few_seconds_and_when_a_step_ends(
@@ -152,8 +130,10 @@ def test_progress_in_logs_comes_at_most_every_few_seconds_and_when_a_step_ends(
 ):
     log = logging.getLogger("test.progress")
     quiet, chatty = ProgressLog(log, every_seconds=3600), ProgressLog(log, every_seconds=0)
-    events = [SyncProgress("backtest_statistics", n, 3) for n in range(4)]
-    events += [SyncProgress("orders", n, 2, orders_fetched=150 * n) for n in range(3)]
+    statistics, orders = (step_named(name).progress for name in ("backtest_statistics", "orders"))
+    assert statistics is not None and orders is not None
+    events = [SyncProgress("backtest_statistics", statistics, n, 3) for n in range(4)]
+    events += [SyncProgress("orders", orders, n, 2, fetched=150 * n) for n in range(3)]
     with caplog.at_level(logging.INFO, logger="test.progress"):
         for event in events:
             quiet(event)

@@ -1,13 +1,14 @@
 """The analysis views (sql/views/) on a synced sandbox warehouse: each view's totals reconcile
 with the base tables, and slippage is signed the way the README says."""
 
+from contextlib import closing
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from pipelines import warehouse
-from pipelines.quantconnect import QuantConnectClient
+from pipelines.qc.client import QuantConnectClient
 from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID, SandboxAccount, SandboxServer
 from pipelines.sync import sync_everything
 
@@ -18,11 +19,12 @@ FILLED_EVENTS = "status IN ('Filled', 'PartiallyFilled') AND fill_quantity <> 0"
 def conn(tmp_path_factory: pytest.TempPathFactory):
     """The demo's warehouse (the account `make demo` syncs), with its views, open read-only."""
     path = tmp_path_factory.mktemp("views") / "w.duckdb"
-    with SandboxServer(SandboxAccount()) as sandbox:
-        client = QuantConnectClient(SANDBOX_USER_ID, SANDBOX_API_TOKEN, sandbox.url)
-        with warehouse.open_writer(path) as writer:
-            sync_everything(client, writer)  # which also creates the views
-        client.close()
+    with (
+        SandboxServer(SandboxAccount()) as sandbox,
+        closing(QuantConnectClient(SANDBOX_USER_ID, SANDBOX_API_TOKEN, sandbox.url)) as client,
+        warehouse.open_writer(path) as store,
+    ):
+        sync_everything(client, store)  # which also creates the views
     with warehouse.connect(path, read_only=True) as reader:
         yield reader
 
@@ -32,7 +34,7 @@ def one(conn: duckdb.DuckDBPyConnection, sql: str) -> tuple:
 
 
 def test_every_view_shows_rows(conn):
-    for view in warehouse.VIEWS:
+    for view in warehouse.view_names():
         assert conn.execute(f"SELECT count(*) FROM {view}").fetchone()[0] > 0, view
 
 
@@ -117,7 +119,8 @@ def test_backtest_summary_reconciles_with_orders_fills_and_statistics(conn):
 
 
 def test_slippage_is_positive_when_worse_for_us(tmp_path: Path):
-    with warehouse.open_writer(tmp_path / "w.duckdb") as conn:
+    with warehouse.open_writer(tmp_path / "w.duckdb") as store:
+        conn = store.conn
         conn.execute(
             "INSERT INTO orders (project_id, backtest_id, order_id, submission_bid_price, "
             "submission_ask_price) VALUES (1, 'b', 1, 99.0, 100.0), (1, 'b', 2, 99.0, 100.0)"
@@ -128,7 +131,7 @@ def test_slippage_is_positive_when_worse_for_us(tmp_path: Path):
             "(1, 'b', 1, 1, 'Filled', 'Buy', 100.5, 10), "
             "(1, 'b', 2, 1, 'Filled', 'Sell', 99.99, -10)"
         )
-        warehouse.create_views(conn)
+        store.create_views()
         found = conn.execute(
             "SELECT order_id, reference_price, slippage_bps FROM slippage ORDER BY order_id"
         ).fetchall()

@@ -8,10 +8,15 @@ import pyarrow as pa
 import pytest
 
 from pipelines import warehouse
-from pipelines.flatten import order_events_to_arrow, orders_to_arrow, statistics_to_arrow
-from pipelines.loading import OrdersLoader
-from pipelines.paging import BacktestOrders
-from pipelines.schema import ORDERS, TABLES, TABLES_SQL
+from pipelines.flatten.backtests import statistics_to_arrow
+from pipelines.flatten.orders import order_events_to_arrow, orders_to_arrow
+from pipelines.qc.paging import BacktestOrders
+from pipelines.schema import TABLES
+from pipelines.schema.ddl import TABLES_SQL
+from pipelines.schema.orders import ORDERS
+from pipelines.sync.loading import LoadSettings, OrdersLoader, orders_loader
+from pipelines.sync.steps.statistics import replace_statistics
+from tests.helpers import replace_backtest_orders
 
 BACKTEST = "c" * 32
 
@@ -39,10 +44,10 @@ def load_of(backtest_id: str, orders: list[dict], events: int) -> warehouse.Back
     return warehouse.BacktestLoad(7, backtest_id, len(orders), events, len(orders), True)
 
 
-def replace(conn: duckdb.DuckDBPyConnection, orders: list[dict], events: pa.Table | None = None):
+def replace(store: warehouse.Warehouse, orders: list[dict], events: pa.Table | None = None):
     events = order_events_to_arrow(7, BACKTEST, orders) if events is None else events
-    warehouse.replace_backtest_orders(
-        conn,
+    replace_backtest_orders(
+        store,
         [load_of(BACKTEST, orders, events.num_rows)],
         orders_to_arrow(7, BACKTEST, orders),
         events,
@@ -66,9 +71,9 @@ def snapshot(conn: duckdb.DuckDBPyConnection) -> tuple[list, list, list]:
 
 
 @pytest.fixture
-def conn(tmp_path: Path):
+def store(tmp_path: Path):
     connection = warehouse.connect(tmp_path / "nested" / "w.duckdb")
-    yield connection
+    yield warehouse.DuckDBWarehouse(connection)
     connection.close()
 
 
@@ -80,34 +85,35 @@ def test_connect_creates_the_folder_and_every_table(tmp_path: Path):
     assert {t.name for t in TABLES} | {"backtest_sync"} <= names
 
 
-def test_replace_swaps_a_backtests_rows_and_rerunning_changes_nothing(conn):
-    replace(conn, make_orders(3))
+def test_replace_swaps_a_backtests_rows_and_rerunning_changes_nothing(store):
+    replace(store, make_orders(3))
     second = make_orders(5, price=11.0)
-    replace(conn, second)
-    after_second = snapshot(conn)
+    replace(store, second)
+    after_second = snapshot(store.conn)
     assert len(after_second[0]) == 5 and len(after_second[1]) == 10
-    assert {row[ORDERS.column_names.index("price")] for row in after_second[0]} == {11.0}
-    replace(conn, second)
-    assert snapshot(conn) == after_second
+    assert {row[ORDERS.arrow_schema.names.index("price")] for row in after_second[0]} == {11.0}
+    replace(store, second)
+    assert snapshot(store.conn) == after_second
 
 
-def test_a_failure_halfway_keeps_the_previous_rows_and_lands_nothing(conn):
-    replace(conn, make_orders(3))
-    before = snapshot(conn)
+def test_a_failure_halfway_keeps_the_previous_rows_and_lands_nothing(store):
+    replace(store, make_orders(3))
+    before = snapshot(store.conn)
     broken = make_orders(4, price=99.0)
-    with pytest.raises(duckdb.ConversionException):
-        replace(conn, broken, unloadable_events(broken))  # the orders went in first
-    assert snapshot(conn) == before
+    with pytest.raises(warehouse.WarehouseError) as refused:
+        replace(store, broken, unloadable_events(broken))  # the orders went in first
+    assert isinstance(refused.value.__cause__, duckdb.ConversionException)
+    assert snapshot(store.conn) == before
 
 
-def test_statistics_replace_and_mark_synced(conn):
+def test_statistics_replace_and_mark_synced(store):
     stats = statistics_to_arrow(7, BACKTEST, {"Total Orders": "3", "Net Profit": "1.5%"})
-    warehouse.replace_backtest_statistics(conn, [(7, BACKTEST)], stats)
-    warehouse.replace_backtest_statistics(conn, [(7, BACKTEST)], stats)
-    rows = conn.execute("SELECT statistic, value FROM backtest_statistics ORDER BY 1").fetchall()
-    assert rows == [("Net Profit", 1.5), ("Total Orders", 3.0)]
-    synced = conn.execute("SELECT statistics_synced_at IS NOT NULL FROM backtest_sync").fetchall()
-    assert synced == [(True,)]
+    replace_statistics(store, [(7, BACKTEST)], stats)
+    replace_statistics(store, [(7, BACKTEST)], stats)
+    rows = store.conn.execute("SELECT statistic, value FROM backtest_statistics ORDER BY 1")
+    assert rows.fetchall() == [("Net Profit", 1.5), ("Total Orders", 3.0)]
+    synced = store.conn.execute("SELECT statistics_synced_at IS NOT NULL FROM backtest_sync")
+    assert synced.fetchall() == [(True,)]
 
 
 def test_columns_added_to_the_schema_are_added_to_old_warehouses(tmp_path: Path):
@@ -115,19 +121,19 @@ def test_columns_added_to_the_schema_are_added_to_old_warehouses(tmp_path: Path)
     with duckdb.connect(str(path)) as old:
         old.execute("CREATE TABLE orders (project_id BIGINT, backtest_id VARCHAR, order_id BIGINT)")
     with warehouse.connect(path) as conn:
-        assert conn.table("orders").columns == ORDERS.column_names
+        assert conn.table("orders").columns == ORDERS.arrow_schema.names
 
 
-def test_backtests_loaded_together_commit_together(conn):
+def test_backtests_loaded_together_commit_together(store):
     good, broken = make_orders(3), make_orders(2)
-    with pytest.raises(duckdb.ConversionException):
-        warehouse.replace_backtest_orders(
-            conn,
+    with pytest.raises(warehouse.WarehouseError, match="Conversion Error"):
+        replace_backtest_orders(
+            store,
             [load_of("a" * 32, good, 6), load_of("b" * 32, broken, 4)],
             orders_to_arrow(7, ["a" * 32] * 3 + ["b" * 32] * 2, good + broken),
             unloadable_events(good + broken),
         )
-    assert snapshot(conn) == ([], [], [])
+    assert snapshot(store.conn) == ([], [], [])
 
 
 def fetched(backtest_id: str, orders: list[dict]) -> BacktestOrders:
@@ -136,7 +142,7 @@ def fetched(backtest_id: str, orders: list[dict]) -> BacktestOrders:
 
 
 @pytest.fixture
-def strict_conn(tmp_path: Path):
+def strict_store(tmp_path: Path):
     """A warehouse whose `order_events` refuses an `order_event_id` of 1000 or more."""
     path = tmp_path / "strict.duckdb"
     with duckdb.connect(str(path)) as setup:
@@ -146,7 +152,7 @@ def strict_conn(tmp_path: Path):
         ddl = ddl.replace("event_time TIMESTAMPTZ", check)
         setup.execute(ddl)
     connection = warehouse.connect(path)
-    yield connection
+    yield warehouse.DuckDBWarehouse(connection)
     connection.close()
 
 
@@ -159,27 +165,51 @@ def loaded(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
     return conn.execute("SELECT backtest_id, count(*) FROM orders GROUP BY 1 ORDER BY 1").fetchall()
 
 
-def test_a_refused_write_fails_the_backtests_of_its_transaction_only(strict_conn):
-    with OrdersLoader(strict_conn, batch_orders=1, commit_orders=1) as loader:
-        loader.add(fetched("a" * 32, make_orders(3)))  # committed alone
-        loader.add(fetched("b" * 32, refused(make_orders(2))))
-        loader.add(fetched("c" * 32, make_orders(4)))
+def load(
+    store: warehouse.Warehouse, fetched: list[BacktestOrders], settings: LoadSettings, **options
+) -> OrdersLoader:
+    """Load `fetched` as the orders step does; the loader, done."""
+    with (
+        store.orders_writer() as writer,
+        orders_loader(writer, settings=settings, **options) as loader,
+    ):
+        for orders in fetched:
+            loader.add(orders)
+    return loader
+
+
+def test_a_refused_write_fails_the_backtests_of_its_transaction_only(strict_store):
+    loader = load(
+        strict_store,
+        [
+            fetched("a" * 32, make_orders(3)),  # committed alone
+            fetched("b" * 32, refused(make_orders(2))),
+            fetched("c" * 32, make_orders(4)),
+        ],
+        LoadSettings(batch_orders=1, commit_orders=1),
+    )
     assert set(loader.failures) == {"b" * 32}
-    assert loaded(strict_conn) == [("a" * 32, 3), ("c" * 32, 4)]
-    assert loader.orders_loaded == 7 and loader.commits == 2
+    assert loaded(strict_store.conn) == [("a" * 32, 3), ("c" * 32, 4)]
+    assert loader.totals.orders_loaded == 7 and loader.totals.transactions == 2
 
 
-def test_a_refused_write_rolls_back_its_whole_transaction_keeping_previous_rows(strict_conn):
-    warehouse.replace_backtest_orders(
-        strict_conn,
+def test_a_refused_write_rolls_back_its_whole_transaction_keeping_previous_rows(strict_store):
+    replace_backtest_orders(
+        strict_store,
         [load_of("b" * 32, make_orders(1), 2)],
         orders_to_arrow(7, "b" * 32, make_orders(1)),
         order_events_to_arrow(7, "b" * 32, make_orders(1)),
     )
-    with OrdersLoader(strict_conn, loaded_before={"b" * 32}, batch_orders=1) as loader:
-        loader.add(fetched("a" * 32, make_orders(3)))
-        loader.add(fetched("b" * 32, refused(make_orders(2))))  # a is in the same transaction
-        loader.add(fetched("c" * 32, make_orders(4)))  # in a new one
+    loader = load(
+        strict_store,
+        [
+            fetched("a" * 32, make_orders(3)),
+            fetched("b" * 32, refused(make_orders(2))),  # a is in the same transaction
+            fetched("c" * 32, make_orders(4)),  # in a new one
+        ],
+        LoadSettings(batch_orders=1),
+        loaded_before={"b" * 32},
+    )
     assert set(loader.failures) == {"a" * 32, "b" * 32}
-    assert loaded(strict_conn) == [("b" * 32, 1), ("c" * 32, 4)]
-    assert loader.orders_loaded == 4
+    assert loaded(strict_store.conn) == [("b" * 32, 1), ("c" * 32, 4)]
+    assert loader.totals.orders_loaded == 4

@@ -2,14 +2,11 @@
 
 Finished backtests are flattened together, about `batch_orders` orders at a time, on a worker
 thread, while the previous batch is written here, on the calling thread: parsing and DuckDB
-both release the GIL, so the two overlap. Batches go into one open transaction that commits
-once it holds `commit_orders` orders or has been open `commit_seconds`, and at the end. A
-backtest always lands whole, in one transaction: parts of a very large one wait in the parts
-tables until its last part moves them over.
-
-Few, large transactions are what DuckDB writes fastest: it writes their appends straight to
-the file in compressed row groups, where small ones go through the write-ahead log first. The
-time bound keeps what a crash can lose small when the API is slow (docs/benchmarks.md).
+both release the GIL, so the two overlap. Batches go to the warehouse's orders writer, whose
+transaction is committed once it holds `commit_orders` orders or has been open
+`commit_seconds`, and at the end. The time bound keeps what a crash can lose small when the
+API is slow (docs/benchmarks.md). A backtest always lands whole: parts of a very large one
+are parked until its last part arrives.
 """
 
 from __future__ import annotations
@@ -17,31 +14,54 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from types import TracebackType
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
-from pipelines import warehouse
-from pipelines.flatten import FlatOrders, Notes, RawOrders, flatten_raw_orders
-from pipelines.paging import BacktestOrders
+from pipelines.flatten.orders import FlatOrders, RawOrders, flatten_raw_orders
+from pipelines.flatten.records import Notes
+from pipelines.qc.paging import BacktestOrders
+from pipelines.warehouse import BacktestLoad, OrdersWriter, WarehouseError
 
 _log = logging.getLogger(__name__)
+Batch = list[BacktestOrders]
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """How orders are batched and committed (see the module's docstring)."""
+
+    batch_orders: int = 5_000
+    commit_orders: int = 200_000
+    commit_seconds: float = 30.0
+
+
+@dataclass
+class LoadTotals:
+    """What a loader did: rows committed, duplicates dropped, slow batches, transactions."""
+
+    orders_loaded: int = 0
+    order_events_loaded: int = 0
+    duplicate_orders_dropped: int = 0
+    duplicate_events_dropped: int = 0
+    orders_flattened_slowly: int = 0
+    transactions: int = 0
+
+    def counters(self) -> dict[str, int]:
+        """The totals, by name, for a sync report."""
+        return asdict(self)
 
 
 @dataclass
 class _Parked:
-    """The parts of a backtest still downloading, written to the parts tables so far."""
+    """The parts of a backtest still downloading, parked so far."""
 
     orders: int = 0
     order_events: int = 0
-
-
-Batch = list[BacktestOrders]
 
 
 class FlattenError(Exception):
@@ -49,10 +69,9 @@ class FlattenError(Exception):
 
 
 class OrdersLoader:
-    """Loads `BacktestOrders` (whole backtests, or parts ending with a final one) as described
-    above; the single writer of a sync. `loaded_before` names the backtests that may have rows
-    to replace. Use it as a context manager: leaving the block writes what is left and commits;
-    leaving it on an exception rolls the open transaction back.
+    """Loads `BacktestOrders` (whole backtests, or parts ending with a final one) through an
+    `OrdersWriter`, as described above; the single writer of a sync. `loaded_before` names the
+    backtests that may have rows to replace. `orders_loader` makes one for a `with` block.
 
     If a write fails, the open transaction rolls back: each backtest in it keeps its previous
     rows and is reported in `failures`, and so is each backtest with parked parts.
@@ -60,26 +79,19 @@ class OrdersLoader:
 
     def __init__(
         self,
-        conn: warehouse.Connection,
+        writer: OrdersWriter,
         loaded_before: Collection[str] = (),
-        batch_orders: int = 5_000,
-        commit_orders: int = 200_000,
-        commit_seconds: float = 30.0,
+        settings: LoadSettings | None = None,
         log: logging.Logger = _log,
     ) -> None:
-        self.conn = conn
+        self.writer = writer
         self.loaded_before = set(loaded_before)
-        self.batch_orders = batch_orders
-        self.commit_orders = commit_orders
-        self.commit_seconds = commit_seconds
+        self.settings = settings or LoadSettings()
         self.log = log
         self.failures: dict[str, Exception] = {}
         self.warnings: list[str] = []
-        self.orders_loaded = self.events_loaded = 0  # committed
-        self.duplicate_orders = self.duplicate_events = 0
+        self.totals = LoadTotals()
         self.notes: Notes = Counter()  # what flattening worked around
-        self.orders_flattened_slowly = 0
-        self.commits = 0
         # Wall seconds spent flattening (on the worker), writing and committing (here).
         self.seconds = {"flattening": 0.0, "writing": 0.0, "committing": 0.0}
         self._buffer: Batch = []
@@ -88,37 +100,15 @@ class OrdersLoader:
         self._flattener = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qc-flatten")
         self._seen: dict[str, set[Any]] = {}  # order ids per backtest, used on the flattener
         self._parked: dict[str, _Parked] = {}
-        self._open: list[warehouse.BacktestLoad] = []  # loaded in the open transaction
-        self._open_since: float | None = None
-        self._open_orders = 0
-        self._arrow_pool = pa.default_memory_pool()
 
-    def __enter__(self) -> OrdersLoader:
-        # One DuckDB thread for these appends: the sync's other threads keep the cores busy,
-        # and a second one only adds coordination. And the system allocator for Arrow: the
-        # default (mimalloc) keeps freed memory in per-thread caches, ~80 MB more peak RSS on
-        # the medium benchmark for no speed (docs/benchmarks.md).
-        self.conn.execute("SET threads = 1")
-        self._arrow_pool = pa.default_memory_pool()
-        pa.set_memory_pool(pa.system_memory_pool())
-        return self
+    def finish(self) -> None:
+        """Write what is left, and commit."""
+        self.flush()
+        self._commit()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            if exc is None:
-                self.flush()
-                self._commit()
-            elif self._open_since is not None:
-                self.conn.execute("ROLLBACK")
-        finally:
-            self._flattener.shutdown(cancel_futures=True)
-            self.conn.execute("RESET threads")
-            pa.set_memory_pool(self._arrow_pool)
+    def close(self) -> None:
+        """Stop the flattener's thread."""
+        self._flattener.shutdown(cancel_futures=True)
 
     def add(self, fetched: BacktestOrders) -> None:
         """Take a backtest's orders, or part of them; hands on a batch once it is full."""
@@ -126,19 +116,21 @@ class OrdersLoader:
             return  # its parked parts were rolled back: nothing more of it can land
         self._buffer.append(fetched)
         self._buffered_orders += len(fetched.orders)
-        if self._buffered_orders >= self.batch_orders:
+        if self._buffered_orders >= self.settings.batch_orders:
             self._hand_on()
 
     def forget(self, backtest_id: str) -> None:
-        """Drop what is buffered of a backtest whose download failed (parts it parked stay in
-        the parts tables, which every sync drops)."""
+        """Drop what is buffered of a backtest whose download failed (parts it parked stay
+        parked until the writer drops them)."""
         self._buffer = [f for f in self._buffer if f.backtest_id != backtest_id]
         self._parked.pop(backtest_id, None)
 
     def flush(self) -> None:
         """Flatten and write everything taken so far; commit if the transaction is due."""
         self._hand_on()
-        self._write_flattened()
+        if self._flattening is not None:
+            self._write(*self._flattening)
+            self._flattening = None
 
     def _hand_on(self) -> None:
         """Start flattening the buffer, and meanwhile write the batch flattened before it."""
@@ -147,11 +139,6 @@ class OrdersLoader:
         self._flattening = (batch, self._flattener.submit(self._flatten, batch)) if batch else None
         if previous is not None:
             self._write(*previous)
-
-    def _write_flattened(self) -> None:
-        if self._flattening is not None:
-            self._write(*self._flattening)
-            self._flattening = None
 
     def _flatten(self, batch: Batch) -> FlatOrders:
         started = time.perf_counter()
@@ -174,12 +161,13 @@ class OrdersLoader:
         started = time.perf_counter()
         try:
             self._write_batch(batch, flat)
-        except duckdb.Error as error:
+        except WarehouseError as error:
             self._roll_back(error, [f.backtest_id for f in batch if f.final])
         self.seconds["writing"] += time.perf_counter() - started
-        if self._open_since is not None and (
-            self._open_orders >= self.commit_orders
-            or time.monotonic() - self._open_since >= self.commit_seconds
+        settings = self.settings
+        if (
+            self.writer.open_orders >= settings.commit_orders
+            or self.writer.open_seconds >= settings.commit_seconds
         ):
             self._commit()
 
@@ -195,7 +183,7 @@ class OrdersLoader:
     def _write_batch(self, batch: Batch, flat: FlatOrders) -> None:
         parts: list[tuple[pa.Table, pa.Table]] = []
         finals: list[tuple[pa.Table, pa.Table]] = []
-        loads: list[warehouse.BacktestLoad] = []
+        loads: list[BacktestLoad] = []
         order_offset = event_offset = 0
         for fetched, orders_count, events_count in zip(
             batch, flat.orders_per_group, flat.events_per_group, strict=True
@@ -216,19 +204,14 @@ class OrdersLoader:
                 continue
             finals.append(rows)
             loads.append(self._load_of(fetched, orders_count, events_count))
-        if self._open_since is None:
-            self.conn.execute("BEGIN TRANSACTION")
-            self._open_since = time.monotonic()
         if parts:
-            warehouse.append_part(self.conn, *_concat(parts))
+            self.writer.park(*_concat(parts))
         if loads:
-            warehouse.write_backtest_orders(self.conn, loads, *_concat(finals))
-        self._open.extend(loads)
-        self._open_orders += flat.orders.num_rows
+            self.writer.write(loads, *_concat(finals))
         for load in loads:
             self._parked.pop(load.backtest_id, None)
 
-    def _load_of(self, fetched: BacktestOrders, orders: int, events: int) -> warehouse.BacktestLoad:
+    def _load_of(self, fetched: BacktestOrders, orders: int, events: int) -> BacktestLoad:
         parked = self._parked.get(fetched.backtest_id)
         orders_loaded = orders + (parked.orders if parked else 0)
         mismatch = fetched.count_mismatch(orders_loaded)
@@ -236,7 +219,7 @@ class OrdersLoader:
             self.warnings.append(
                 f"backtest {fetched.backtest_id}: {mismatch}; fetched again next run"
             )
-        return warehouse.BacktestLoad(
+        return BacktestLoad(
             fetched.project_id,
             fetched.backtest_id,
             orders_loaded=orders_loaded,
@@ -248,46 +231,66 @@ class OrdersLoader:
         )
 
     def _note_flattening(self, flat: FlatOrders, orders: int) -> None:
-        self.duplicate_orders += flat.duplicate_orders
+        self.totals.duplicate_orders_dropped += flat.duplicate_orders
+        self.totals.duplicate_events_dropped += flat.duplicate_events
         self.notes.update(flat.notes)
-        self.duplicate_events += flat.duplicate_events
         if flat.slow_reason is not None:
-            if not self.orders_flattened_slowly:
+            if not self.totals.orders_flattened_slowly:
                 self.log.warning(
                     "Orders outside the expected wire schema are flattened one by one, which is"
                     " slower (nothing is lost): %s",
                     flat.slow_reason,
                 )
-            self.orders_flattened_slowly += orders
+            self.totals.orders_flattened_slowly += orders
 
     def _commit(self) -> None:
-        if self._open_since is None:
-            return
         started = time.perf_counter()
         try:
-            warehouse.mark_orders_loaded(self.conn, self._open)
-            self.conn.execute("COMMIT")
-        except duckdb.Error as error:
+            committed = self.writer.commit()
+        except WarehouseError as error:
             self._roll_back(error, [])
             return
         finally:
             self.seconds["committing"] += time.perf_counter() - started
-        self.orders_loaded += sum(load.orders_loaded for load in self._open)
-        self.events_loaded += sum(load.order_events_loaded for load in self._open)
-        self.commits += 1
-        self._open, self._open_since, self._open_orders = [], None, 0
+        if committed is not None:
+            self.totals.orders_loaded += sum(load.orders_loaded for load in committed)
+            self.totals.order_events_loaded += sum(load.order_events_loaded for load in committed)
+            self.totals.transactions += 1
 
-    def _roll_back(self, error: duckdb.Error, also_failed: list[str]) -> None:
-        if self._open_since is not None:
-            self.conn.execute("ROLLBACK")
-        lost = [load.backtest_id for load in self._open] + list(self._parked) + also_failed
+    def _roll_back(self, error: WarehouseError, also_failed: list[str]) -> None:
+        lost = [load.backtest_id for load in self.writer.roll_back()]
+        lost += list(self._parked) + also_failed
         for backtest_id in lost:
             self.failures[backtest_id] = error
         self.log.error(
             "Writing to the warehouse failed; %d backtests rolled back: %s", len(lost), error
         )
         self._parked.clear()
-        self._open, self._open_since, self._open_orders = [], None, 0
+
+
+@contextmanager
+def orders_loader(
+    writer: OrdersWriter,
+    loaded_before: Collection[str] = (),
+    settings: LoadSettings | None = None,
+    log: logging.Logger = _log,
+) -> Iterator[OrdersLoader]:
+    """An `OrdersLoader` for the block; leaving it writes what is left and commits (unless the
+    block failed: the writer then rolls back what is not committed).
+
+    Meanwhile Arrow uses the system allocator: the default (mimalloc) keeps freed memory in
+    per-thread caches, ~80 MB more peak RSS on the medium benchmark for no speed
+    (docs/benchmarks.md).
+    """
+    loader = OrdersLoader(writer, loaded_before, settings, log)
+    arrow_pool = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield loader
+        loader.finish()
+    finally:
+        loader.close()
+        pa.set_memory_pool(arrow_pool)
 
 
 def _concat(tables: list[tuple[pa.Table, pa.Table]]) -> tuple[pa.Table, pa.Table]:

@@ -1,25 +1,18 @@
-"""Flatten QuantConnect JSON into Arrow tables built against the explicit schema.
-
-Columns are built one at a time from the `Column` definitions in `pipelines.schema`, so the
-field-to-column mapping lives only there. A key the API omits becomes NULL.
+"""Orders and their nested events → the `orders` and `order_events` tables.
 
 Two ways in, with the same result:
-- API records already decoded to Python (projects, backtests, statistics; orders the fast
-  reader rejects): a column with its type's standard conversion is converted by Arrow in one
-  call; if any value does not fit (a number sent as text, say), that column falls back to
-  parsing value by value.
 - Raw order JSON, as `backtests/orders/read` pages carry it (`flatten_raw_orders`): pyarrow's
   JSON reader parses it against `ORDER_WIRE` and each column converts in one vectorised step,
-  with no Python object per order. Orders with a key or a type outside the wire schema take
-  the first way instead.
+  with no Python object per order.
+- Orders with a key or a type outside the wire schema take the record-by-record way instead
+  (`orders_to_arrow`, `order_events_to_arrow`, built on `records_to_arrow`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from typing import Any
 
 import msgspec
@@ -28,228 +21,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from pipelines.schema import (
-    BACKTEST_STATISTICS,
-    BACKTESTS,
-    EXTRA,
-    ORDER_EVENTS,
-    ORDER_WIRE,
-    ORDERS,
-    PROJECTS,
-    Column,
-    EnumMap,
-    Table,
-    conform_record,
-    parse_int,
-    parse_statistic_value,
-    timestamps_from_epoch,
-    timestamps_from_text,
-    to_json_text,
+from pipelines.flatten.records import (
+    NO_EVENTS_KEY,
+    NOT_CONVERTIBLE,
+    UNKNOWN_ENUM,
+    Notes,
+    Record,
+    records_to_arrow,
 )
-
-Record = Mapping[str, Any]
-_NOT_CONVERTIBLE = (
-    pa.ArrowInvalid,
-    pa.ArrowTypeError,
-    pa.ArrowNotImplementedError,
-    TypeError,
-    OverflowError,  # an integer beyond 64 bits
-)
-
-# What flattening worked around, counted by (kind, "table.column"); the sync reports them.
-Notes = Counter[tuple[str, str]]
-NOT_UNDERSTOOD = "values_stored_as_null"  # a value its column's type cannot hold
-UNKNOWN_ENUM = "unknown_enum_values"  # kept as the raw code or name
-RENAMED = "legacy_keys_renamed"  # PascalCase or kebab-case keys, read under today's name
-UNKNOWN_FIELDS = "rows_with_unknown_fields"  # kept in the row's `extra` column
-NO_EVENTS_KEY = "orders_without_events_key"  # loaded with no events
-
-
-def _finite(array: pa.Array) -> pa.Array:
-    """NaN and infinities become NULL, as `parse_float` makes them."""
-    # Null slots hold 0.0 in arrays built from Python, so the values buffer can be checked as
-    # is; that is far cheaper than a compute call on every column of every batch.
-    buffer = array.buffers()[1]
-    if (
-        buffer is None
-        or np.isfinite(np.frombuffer(buffer, np.float64)[array.offset :][: len(array)]).all()
-    ):
-        return array
-    return pc.if_else(pc.is_finite(array), array, pa.scalar(None, array.type))
-
-
-def _timestamps(raw: list[Any]) -> pa.Array:
-    """ISO strings (with or without a zone, read as UTC) or epoch seconds, as UTC instants."""
-    try:
-        strings = pa.array(raw, pa.string())
-    except _NOT_CONVERTIBLE:
-        return timestamps_from_epoch(_finite(pa.array(raw, pa.float64())))
-    return timestamps_from_text(strings)
-
-
-_ARROW_CONVERSIONS: dict[str, Callable[[list[Any]], pa.Array]] = {
-    "BIGINT": lambda raw: pa.array(raw, pa.int64()),
-    "DOUBLE": lambda raw: _finite(pa.array(raw, pa.float64())),
-    "VARCHAR": lambda raw: pa.array(raw, pa.string()),
-    "BOOLEAN": lambda raw: pa.array(raw, pa.bool_()),
-    "TIMESTAMPTZ": _timestamps,
-    "VARCHAR[]": lambda raw: pa.array(raw, pa.list_(pa.string())),
-    "BIGINT[]": lambda raw: pa.array(raw, pa.list_(pa.int64())),
-}
-
-
-class _RawValues:
-    """The raw values of every source path over a list of records, each level looked up once."""
-
-    def __init__(self, records: Sequence[Record]) -> None:
-        self._levels: dict[tuple[str, ...], list[Any]] = {(): list(records)}
-
-    def get(self, path: tuple[str, ...]) -> list[Any]:
-        found = self._levels.get(path)
-        if found is None:
-            parents, key = self.get(path[:-1]), path[-1]
-            try:
-                found = list(map(dict.get, parents, repeat(key)))  # a C loop: all are dicts
-            except TypeError:
-                found = [p.get(key) if isinstance(p, dict) else None for p in parents]
-            self._levels[path] = found
-        return found
-
-
-def column_array(
-    column: Column, raw: list[Any], notes: Notes | None = None, where: str = ""
-) -> pa.Array:
-    """Convert one column's raw values into its Arrow array; `notes` counts, under `where`,
-    the values its type cannot hold (stored NULL) and unknown enum values (kept as text)."""
-    array = _column_array(column, raw)
-    if notes is not None and column.source != ():
-        if isinstance(column.parse, EnumMap):
-            unknown = sum(v is not None and not column.parse.knows(v) for v in raw)
-            if unknown:
-                notes[UNKNOWN_ENUM, where or column.name] += unknown
-        elif column.parse is None:
-            lost = len(raw) - raw.count(None) - (len(array) - array.null_count)
-            if lost:
-                notes[NOT_UNDERSTOOD, where or column.name] += lost
-    return array
-
-
-def _column_array(column: Column, raw: list[Any]) -> pa.Array:
-    convert = _ARROW_CONVERSIONS.get(column.sql_type) if column.parse is None else None
-    if convert is not None:
-        try:
-            return convert(raw)
-        except _NOT_CONVERTIBLE:
-            pass
-    parse = column.parse_value
-    if column.source == ():
-        return pa.array([parse(record) for record in raw], column.arrow_type)
-    return pa.array([None if v is None else parse(v) for v in raw], column.arrow_type)
-
-
-def conform_records(
-    table: Table, records: Sequence[Record], notes: Notes | None = None
-) -> tuple[list[Any], list[dict[str, Any] | None]]:
-    """The records with their keys spelled as `table` reads them, and each one's unknown
-    fields (None when it has none); see `conform_record`."""
-    conformed, extras = [], []
-    renamed = with_extra = 0
-    for record in records:
-        known, extra, renames = conform_record(record, table.shape)
-        conformed.append(known)
-        extras.append(extra)
-        renamed += renames
-        with_extra += extra is not None
-    if notes is not None and renamed:
-        notes[RENAMED, table.name] += renamed
-    if notes is not None and with_extra:
-        notes[UNKNOWN_FIELDS, table.name] += with_extra
-    return conformed, extras
-
-
-def records_to_arrow(
-    table: Table,
-    records: Sequence[Record],
-    supplied: Mapping[str, Any] | None = None,
-    notes: Notes | None = None,
-) -> pa.Table:
-    """Build `table`'s Arrow table from API records.
-
-    `supplied` gives the columns that do not come from the record (those whose `source` is
-    None): a scalar repeats on every row, a list gives one value per row. Keys in a legacy
-    spelling are read under today's; fields that no column reads go to `extra` as JSON.
-    `notes` counts what had to be worked around.
-    """
-    supplied = dict(supplied or {})
-    extras: list[dict[str, Any] | None] | None = None
-    if table.has_extra:
-        records, extras = conform_records(table, records, notes)
-    raw_values = _RawValues(records)
-    arrays = []
-    for column in table.columns:
-        if column.name == EXTRA and extras is not None:
-            arrays.append(pa.array([to_json_text(e) for e in extras], pa.string()))
-        elif column.source is None:
-            given = supplied[column.name]
-            if isinstance(given, list):
-                arrays.append(pa.array(given, column.arrow_type))
-            else:
-                arrays.append(pa.repeat(pa.scalar(given, column.arrow_type), len(records)))
-        else:
-            raw = raw_values.get(column.source)
-            array = column_array(column, raw, notes, f"{table.name}.{column.name}")
-            if extras is not None and column.parse is None:
-                _keep_lost_values(extras, column.source, raw, array)
-            arrays.append(array)
-    return pa.Table.from_arrays(arrays, schema=table.arrow_schema)
-
-
-def _keep_lost_values(
-    extras: list[dict[str, Any] | None], path: tuple[str, ...], raw: list[Any], array: pa.Array
-) -> None:
-    """Put each value that `array` could not hold (a NULL where `raw` had one) in its row's
-    extra fields, at its key path: nothing the API sent is lost."""
-    if len(raw) - raw.count(None) == len(array) - array.null_count:
-        return
-    for row, (value, held) in enumerate(zip(raw, array.is_valid().to_pylist(), strict=True)):
-        if value is not None and not held:
-            target = extras[row] = extras[row] or {}
-            for key in path[:-1]:
-                target = target.setdefault(key, {})
-            target[path[-1]] = value
-
-
-def projects_to_arrow(projects: Sequence[Record], notes: Notes | None = None) -> pa.Table:
-    """The `projects` table from `projects/read`'s project objects."""
-    return records_to_arrow(PROJECTS, projects, notes=notes)
-
-
-def backtests_to_arrow(
-    project_id: int, backtests: Sequence[Record], notes: Notes | None = None
-) -> pa.Table:
-    """The `backtests` rows of one project from `backtests/list`'s summaries."""
-    return records_to_arrow(BACKTESTS, backtests, {"project_id": project_id}, notes)
-
-
-def statistics_to_arrow(project_id: int, backtest_id: str, statistics: Any) -> pa.Table:
-    """The `backtest_statistics` rows of one backtest.
-
-    The API sends `[]` instead of `{}` while statistics are not ready (reference §2); that
-    gives no rows.
-    """
-    items = list(statistics.items()) if isinstance(statistics, Mapping) else []
-    texts = [None if value is None else str(value) for _, value in items]
-    return records_to_arrow(
-        BACKTEST_STATISTICS,
-        [{}] * len(items),
-        {
-            "project_id": project_id,
-            "backtest_id": backtest_id,
-            "statistic": [str(name) for name, _ in items],
-            "value_text": texts,
-            "value": [parse_statistic_value(text) for text in texts],
-        },
-    )
+from pipelines.schema.columns import EXTRA, Column, Table
+from pipelines.schema.enums import EnumMap
+from pipelines.schema.orders import ORDER_EVENTS, ORDER_WIRE, ORDERS
+from pipelines.schema.values import parse_int, timestamps_from_epoch
 
 
 def orders_to_arrow(
@@ -375,7 +158,7 @@ def flatten_raw_orders(
     try:
         orders, events, event_parents = _read_wire_orders(raw, project_ids, backtest_ids, notes)
         slow_reason = None
-    except (*_NOT_CONVERTIBLE, ValueError) as error:
+    except (*NOT_CONVERTIBLE, ValueError) as error:
         notes.clear()
         orders, events, event_parents = _decode_orders(raw, project_ids, backtest_ids, notes)
         slow_reason = str(error)

@@ -1,4 +1,4 @@
-"""A client for the QuantConnect REST API v2: signing, POST requests, retries and errors.
+"""A client for the QuantConnect REST API v2: signing, POST requests, retries and the rate limit.
 
 Every fact about the API's behaviour here comes from `../shared/reference/quantconnect-api.md`.
 """
@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import ipaddress
-import json
 import logging
 import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -27,50 +26,23 @@ import tenacity
 import urllib3
 from pyrate_limiter import Duration, Limiter, Rate
 
+from pipelines.qc.credentials import Credentials
+from pipelines.qc.errors import (
+    CREDENTIAL_HINT,
+    QuantConnectAuthError,
+    QuantConnectError,
+    RetryableError,
+)
+from pipelines.qc.replies import OrdersPage, parse_orders_page, parse_reply
+
 DEFAULT_API_URL = "https://www.quantconnect.com/api/v2/"
-CREDENTIAL_HINT = "Check QC_USER_ID and QC_API_TOKEN (or ~/.lean/credentials without them)."
+DEFAULT_TIMEOUT_SECONDS = 60.0
+# Polite defaults for the real API, which documents no rate limit (reference §8). Against the
+# sandbox, use 8 requests in flight and no limit (README).
+DEFAULT_MAX_CONCURRENCY = 2
+DEFAULT_MAX_REQUESTS_PER_SECOND = 2.0
 
 log = logging.getLogger(__name__)
-
-
-class QuantConnectError(Exception):
-    """A request to the QuantConnect API failed; the message names the endpoint and the ids."""
-
-    def __init__(self, endpoint: str, body: Mapping[str, Any] | None, reason: str) -> None:
-        self.endpoint = endpoint
-        self.ids = describe_request(body)
-        self.reason = reason
-        super().__init__(f"{endpoint}{self.ids}: {reason}")
-
-
-class QuantConnectAuthError(QuantConnectError):
-    """The API rejected the credentials. Never retried: repeated bad logins can lock an account."""
-
-
-class RetryableError(QuantConnectError):
-    """A transient failure worth another attempt: 429, 5xx, a dropped connection, or
-    `success:false` saying to try again later."""
-
-    def __init__(
-        self,
-        endpoint: str,
-        body: Mapping[str, Any] | None,
-        reason: str,
-        retry_after: float | None = None,
-        status: int | None = None,
-    ) -> None:
-        super().__init__(endpoint, body, reason)
-        self.retry_after = retry_after
-        self.status = status
-
-
-def describe_request(body: Mapping[str, Any] | None) -> str:
-    """The ids of a request body, for error messages: ` (projectId=1, backtestId=ab, start=0)`."""
-    if not body:
-        return ""
-    names = ("projectId", "backtestId", "start", "end")
-    parts = [f"{name}={body[name]}" for name in names if name in body]
-    return f" ({', '.join(parts)})" if parts else ""
 
 
 def sign(user_id: str, api_token: str, timestamp: int) -> dict[str, str]:
@@ -112,111 +84,6 @@ def _retry_after_seconds(header: str | None) -> float | None:
             return max(0.0, parsedate_to_datetime(header).timestamp() - time.time())
         except (TypeError, ValueError):
             return None
-
-
-def _error_text(payload: Mapping[str, Any]) -> str:
-    """The error of a `success:false` body: `errors`, `messages` or `Message` (reference §2)."""
-    for key in ("errors", "messages", "Message", "message"):
-        value = payload.get(key)
-        if value:
-            text = "; ".join(map(str, value)) if isinstance(value, list) else str(value)
-            return html.unescape(text)  # errors may be HTML-entity encoded (reference §9.9)
-    return "the API answered success:false without an error message"
-
-
-def _is_auth_error(text: str) -> bool:
-    return text.startswith("Hash doesn't match") or text.startswith("UserID not valid")
-
-
-def _is_try_again(text: str) -> bool:
-    return "try again" in text.lower()
-
-
-def _number_or_text(text: str) -> float | str:
-    value = float(text)
-    return value if math.isfinite(value) else text
-
-
-def decode_lenient_json(content: bytes) -> Any:
-    """JSON that strict decoders refuse, as .NET serializers can write it: `NaN`, `Infinity`
-    and numbers beyond a double (`1e400`) are kept as their text, for the columns' parsers
-    to store as NULL and count. Raises `ValueError` for anything else that is not JSON."""
-    return json.loads(content, parse_constant=str, parse_float=_number_or_text)
-
-
-def parse_reply(endpoint: str, body: Mapping[str, Any], content: bytes) -> dict[str, Any]:
-    """A reply body as JSON, if its `success` is true; otherwise the error it describes.
-
-    Always check `success`, not only the HTTP status (reference §2).
-    """
-    try:
-        payload = msgspec.json.decode(content)
-    except msgspec.DecodeError:
-        try:
-            payload = decode_lenient_json(content)
-        except ValueError:
-            # An HTML error page or a cut body from a proxy is usually transient.
-            snippet = content[:80].decode("utf-8", "replace")
-            raise RetryableError(endpoint, body, f"the reply is not JSON: {snippet!r}") from None
-    if not isinstance(payload, dict):
-        raise QuantConnectError(endpoint, body, "the reply is not a JSON object")
-    if payload.get("success") is True:
-        return payload
-    if str(payload.get("status", "")).lower() == "loading":
-        raise RetryableError(endpoint, body, "the API is still loading the result")
-    text = _error_text(payload)
-    if _is_auth_error(text):
-        raise QuantConnectAuthError(endpoint, body, f"{text}. {CREDENTIAL_HINT}")
-    if _is_try_again(text):
-        raise RetryableError(endpoint, body, text)
-    raise QuantConnectError(endpoint, body, text)
-
-
-@dataclass(frozen=True)
-class OrdersPage:
-    """One `backtests/orders/read` reply: each order as the JSON text the API sent, undecoded
-    (the flattener parses them in bulk), and `length`."""
-
-    orders: list[msgspec.Raw]
-    length: int | None
-
-
-class _OrdersReply(msgspec.Struct):
-    success: Any = None
-    orders: list[msgspec.Raw] | None = None
-    length: Any = None
-
-
-_ORDERS_REPLY = msgspec.json.Decoder(_OrdersReply)
-
-
-def parse_orders_page(endpoint: str, body: Mapping[str, Any], content: bytes) -> OrdersPage:
-    """An orders reply split into its orders' JSON texts, after the checks of `parse_reply`."""
-    try:
-        reply: _OrdersReply | None = _ORDERS_REPLY.decode(content)
-    except msgspec.ValidationError:
-        reply = None  # `orders` is not a list: the old doc page shows an object (reference §6)
-    except msgspec.DecodeError:
-        reply = None  # not JSON: `parse_reply` says so
-    if reply is None or reply.success is not True:
-        payload = parse_reply(endpoint, body, content)  # raises unless `success` is true
-        orders = payload.get("orders")
-        if isinstance(orders, list):  # lenient JSON: NaN, Infinity, 1e400 (now text)
-            texts = [msgspec.Raw(msgspec.json.encode(order)) for order in orders]
-            reply = _OrdersReply(True, texts, payload.get("length"))
-        else:
-            kind = type(orders).__name__
-            raise QuantConnectError(endpoint, body, f"`orders` is a {kind}, not a list")
-    orders = reply.orders or []
-    stray = next((i for i, order in enumerate(orders) if memoryview(order)[:1] != b"{"), None)
-    if stray is not None:
-        text = bytes(memoryview(orders[stray])[:80]).decode("utf-8", "replace")
-        raise QuantConnectError(endpoint, body, f"order {stray} is not a JSON object: {text!r}")
-    length = reply.length
-    return OrdersPage(
-        orders,
-        length if isinstance(length, int) and not isinstance(length, bool) else None,
-    )
 
 
 def refuse_plain_http(base_url: str) -> None:
@@ -266,7 +133,7 @@ class QuantConnectClient:
         user_id: str,
         api_token: str,
         base_url: str = DEFAULT_API_URL,
-        timeout_seconds: float = 60.0,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         retry: RetrySettings | None = None,
         max_concurrency: int = 4,
         max_requests_per_second: float | None = None,
@@ -299,10 +166,6 @@ class QuantConnectClient:
         self._http.clear()
 
     # --- Endpoints -----------------------------------------------------------------------------
-
-    def authenticate(self) -> None:
-        """Check the credentials; raises `QuantConnectAuthError` when they are rejected."""
-        self.post("authenticate", {})
 
     def read_projects(self) -> list[dict[str, Any]]:
         """Every project the user can see (`projects/read` with an empty body)."""
@@ -414,3 +277,30 @@ class QuantConnectClient:
         if status >= 400:
             raise QuantConnectError(endpoint, body, f"HTTP {status}: {content[:200]!r}")
         return content
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How to reach the API: where, how patiently and how fast. The defaults are polite to the
+    real API; every front end (the Dagster resource, `qcw sync`) builds its client here."""
+
+    api_url: str = DEFAULT_API_URL
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    max_requests_per_second: float | None = DEFAULT_MAX_REQUESTS_PER_SECOND
+
+    @contextmanager
+    def client(self, credentials: Credentials) -> Iterator[QuantConnectClient]:
+        """A client with these settings, closed when the block ends."""
+        client = QuantConnectClient(
+            user_id=credentials.user_id,
+            api_token=credentials.api_token,
+            base_url=self.api_url,
+            timeout_seconds=self.timeout_seconds,
+            retry=self.retry,
+            max_concurrency=self.max_concurrency,
+            max_requests_per_second=self.max_requests_per_second or None,
+        )
+        with closing(client):
+            yield client

@@ -1,7 +1,7 @@
 """Page through one backtest's orders with `backtests/orders/read` (reference §6).
 
 `BacktestPager` decides which windows to ask for next from the pages received so far, so the
-same rules drive a plain loop (`fetch_backtest_orders`) and the concurrent sync.
+same rules drive any loop over the pages (`pipelines.qc.download` fetches them concurrently).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from pipelines.quantconnect import OrdersPage, QuantConnectClient
+from pipelines.qc.replies import OrdersPage
 
 # The API serves windows `[start, end)` of at most 100 orders; 0..100 works, 0..200 fails.
 ORDERS_WINDOW = 100
@@ -29,7 +29,7 @@ class BacktestPager:
     only after a page reports more than it served (reference §6).
 
     Orders stay the undecoded JSON the API sent; deduplicating them on `id` is the
-    flattener's job (`pipelines.flatten.flatten_raw_orders`).
+    flattener's job (`pipelines.flatten.orders.flatten_raw_orders`).
     """
 
     project_id: int
@@ -143,19 +143,3 @@ class BacktestOrders:
             if total is not None and total != loaded:
                 return f"fetched {loaded} orders but {name} says {total}"
         return None
-
-
-def fetch_backtest_orders(
-    client: QuantConnectClient,
-    project_id: int,
-    backtest_id: str,
-    expected_total: int | None = None,
-) -> BacktestOrders:
-    """Fetch every order of a backtest, one window of 100 at a time, in order."""
-    pager = BacktestPager(project_id, backtest_id, expected_total)
-    waiting = pager.first_windows()
-    while waiting:
-        start = waiting.pop(0)
-        reply = client.read_orders_page(project_id, backtest_id, start, start + ORDERS_WINDOW)
-        waiting.extend(pager.add_page(start, reply))
-    return BacktestOrders.from_pager(pager)

@@ -10,26 +10,38 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
-from pipelines.paging import ORDERS_WINDOW, BacktestOrders, BacktestPager
-from pipelines.quantconnect import OrdersPage, QuantConnectAuthError, QuantConnectClient
-from pipelines.warehouse import PendingBacktest
+from pipelines.qc.client import QuantConnectClient
+from pipelines.qc.paging import ORDERS_WINDOW, BacktestOrders, BacktestPager
+from pipelines.qc.pool import request_pool
 
-Outcome = tuple[PendingBacktest, BacktestOrders | None, Exception | None]
+
+class OrdersToFetch(Protocol):
+    """A backtest whose orders to download, and how many the "Total Orders" statistic says."""
+
+    @property
+    def project_id(self) -> int: ...
+    @property
+    def backtest_id(self) -> str: ...
+    @property
+    def expected_total(self) -> int | None: ...
+
+
+B = TypeVar("B", bound=OrdersToFetch)
 T = TypeVar("T")
+Outcome = tuple[B, BacktestOrders | None, Exception | None]
 
 
 def download_orders(
     client: QuantConnectClient,
-    backtests: list[PendingBacktest],
+    backtests: Sequence[B],
     max_workers: int,
     max_open_backtests: int | None = None,
     part_orders: int = 5_000,
-) -> Iterator[Outcome]:
+) -> Iterator[Outcome[B]]:
     """Yield (backtest, its orders, None) or (backtest, None, error) as each backtest ends.
 
     A backtest with more than `part_orders` orders is handed over in parts as its pages
@@ -41,21 +53,15 @@ def download_orders(
     every request would fail alike.
     """
     waiting = iter(backtests)
-    open_backtests: dict[str, tuple[PendingBacktest, BacktestPager]] = {}
-    in_flight: dict[Future[OrdersPage], tuple[str, int]] = {}
+    open_backtests: dict[str, tuple[B, BacktestPager]] = {}
 
-    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="qc-orders") as pool:
+    with request_pool(max_workers, "qc-orders") as pool:
 
-        def fetch(item: PendingBacktest, starts: list[int]) -> None:
+        def fetch(item: B, starts: list[int]) -> None:
             for start in starts:
-                future = pool.submit(
-                    client.read_orders_page,
-                    item.project_id,
-                    item.backtest_id,
-                    start,
-                    start + ORDERS_WINDOW,
-                )
-                in_flight[future] = (item.backtest_id, start)
+                end = start + ORDERS_WINDOW
+                key = (item.backtest_id, start)
+                pool.submit(key, client.read_orders_page, item.project_id, *key, end)
 
         def open_more() -> None:
             while len(open_backtests) < (max_open_backtests or max_workers):
@@ -66,32 +72,27 @@ def download_orders(
                 open_backtests[item.backtest_id] = (item, pager)
                 fetch(item, pager.first_windows())
 
-        try:
-            open_more()
-            while in_flight:
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in done:
-                    backtest_id, start = in_flight.pop(future)
-                    if backtest_id not in open_backtests:
-                        continue  # a page past the end, or of a backtest that already failed
-                    item, pager = open_backtests[backtest_id]
+        open_more()
+        while pool:
+            for (backtest_id, start), page, error in pool.finished():
+                if backtest_id not in open_backtests:
+                    continue  # a page past the end, or of a backtest that already failed
+                item, pager = open_backtests[backtest_id]
+                if page is not None:
                     try:
-                        fetch(item, pager.add_page(start, future.result()))
-                    except QuantConnectAuthError:
-                        raise
-                    except Exception as error:
-                        del open_backtests[backtest_id]
-                        yield item, None, error
-                        continue
-                    if pager.done:
-                        del open_backtests[backtest_id]
-                        yield item, BacktestOrders.from_pager(pager), None
-                    elif part := pager.release_prefix(part_orders):
-                        yield item, BacktestOrders.from_pager(pager, part), None
-                open_more()
-        finally:
-            for future in in_flight:
-                future.cancel()
+                        fetch(item, pager.add_page(start, page))
+                    except Exception as failure:
+                        error = failure
+                if error is not None:
+                    del open_backtests[backtest_id]
+                    yield item, None, error
+                    continue
+                if pager.done:
+                    del open_backtests[backtest_id]
+                    yield item, BacktestOrders.from_pager(pager), None
+                elif part := pager.release_prefix(part_orders):
+                    yield item, BacktestOrders.from_pager(pager, part), None
+            open_more()
 
 
 @contextmanager

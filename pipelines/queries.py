@@ -1,0 +1,32 @@
+"""The SQL of `sql/`: where it lives, and the named statements of its files.
+
+A file holds statements that each start with a `-- name: <name>` line.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+
+@cache
+def named_queries(file_name: str) -> dict[str, str]:
+    """The statements of a `sql/` file (a path below `sql/`), keyed by their `-- name:` line."""
+    text = (SQL_DIR / file_name).read_text()
+    parts = re.split(r"^-- name: (\w+)\s*$", text, flags=re.MULTILINE)
+    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+@cache
+def load_statements() -> dict[str, str]:
+    """Every named statement of `sql/load/`, the table groups' writes; names are unique."""
+    statements: dict[str, str] = {}
+    for path in sorted((SQL_DIR / "load").glob("*.sql")):
+        for name, body in named_queries(f"load/{path.name}").items():
+            if name in statements:
+                raise ValueError(f"sql/load/: the statement {name!r} is named twice")
+            statements[name] = body
+    return statements

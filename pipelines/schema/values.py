@@ -1,0 +1,136 @@
+"""Value parsers: one raw API value, or a whole Arrow array of them, into a column's value.
+
+A value a column's type cannot hold becomes None (NULL); the flattener keeps it in `extra`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def parse_timestamp(raw: Any) -> datetime | None:
+    """Parse a QuantConnect time as a UTC instant.
+
+    Accepts ISO strings with or without `Z` (order times), `yyyy-MM-dd HH:mm:ss` (backtest
+    `created`, UTC with no zone) and epoch seconds as a number (order event `time`); reference §9.5.
+    Anything else gives None.
+    """
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return datetime.fromtimestamp(raw, UTC) if math.isfinite(raw) else None
+    try:
+        parsed = datetime.fromisoformat(str(raw))
+    except ValueError:
+        return None  # not a time at all
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def parse_float(raw: Any) -> float | None:
+    """A finite float, or None for absent, non-numeric, NaN or infinite values."""
+    if raw is None or isinstance(raw, bool):
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def parse_int(raw: Any) -> int | None:
+    """A 64-bit integer, or None when the value is absent, not a whole number or too big."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value: int | None = raw
+    else:
+        number = parse_float(raw)
+        value = int(number) if number is not None and number.is_integer() else None
+    return value if value is not None and -(2**63) <= value < 2**63 else None
+
+
+def parse_bool(raw: Any) -> bool | None:
+    """A boolean, or None when absent."""
+    return None if raw is None else bool(raw)
+
+
+def parse_text(raw: Any) -> str | None:
+    """Text, or None when absent. Empty strings stay empty: the API sent them. A map or a
+    list where text was expected is kept as its JSON."""
+    if isinstance(raw, dict | list):
+        return to_json_text(raw)
+    return None if raw is None else str(raw)
+
+
+def to_json_text(raw: Any) -> str | None:
+    """Serialise a nested value as JSON text; empty maps the API sends as `[]` stay `[]`."""
+    return None if raw is None else msgspec.json.encode(raw, order="sorted").decode()
+
+
+def parse_text_list(raw: Any) -> list[str] | None:
+    """A list of strings, or None when absent."""
+    return None if raw is None else [str(item) for item in raw]
+
+
+def parse_int_list(raw: Any) -> list[int | None] | None:
+    """A list of integers, or None when absent."""
+    return None if raw is None else [parse_int(item) for item in raw]
+
+
+# Statistics are formatted strings (reference §5): "1.692%", "$3.44", "$100,670.36", "-$24.70",
+# "$-4.94", "0.57 %", "1,234". A leading currency symbol is any non-word character.
+_STATISTIC_NUMBER = re.compile(
+    r"([+-]?)\s*[^\w\s.+-]*\s*([+-]?)(\d[\d,]*\.?\d*|\.\d+)([eE][+-]?\d+)?\s*%?"
+)
+
+
+def parse_statistic_value(text: str | None) -> float | None:
+    """Parse a formatted statistic ("$100,670.36", "1.692%", "-$24.70") into a float.
+
+    `"-"`, `""` and values that are not numbers (such as a symbol id) give None.
+    """
+    if text is None:
+        return None
+    match = _STATISTIC_NUMBER.fullmatch(text.strip())
+    if match is None:
+        return None
+    outer_sign, inner_sign, digits, exponent = match.groups()
+    value = float(digits.replace(",", "") + (exponent or ""))
+    if (outer_sign == "-") != (inner_sign == "-"):
+        value = -value
+    return value if math.isfinite(value) else None
+
+
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+def timestamps_from_text(text: pa.Array) -> pa.Array:
+    """ISO strings, with a zone or without one (read as UTC), as UTC instants (reference §9.5)."""
+    try:
+        return text.cast(_TIMESTAMP)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return text.cast(pa.timestamp("us")).cast(_TIMESTAMP)
+
+
+def timestamps_from_epoch(seconds: pa.Array) -> pa.Array:
+    """Epoch seconds (order event `time`) as UTC instants, rounded to the microsecond."""
+    micros = pc.round(pc.multiply(seconds.cast(pa.float64()), 1_000_000))
+    return micros.cast(pa.int64()).cast(_TIMESTAMP)
+
+
+STANDARD_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "BIGINT": parse_int,
+    "DOUBLE": parse_float,
+    "VARCHAR": parse_text,
+    "BOOLEAN": parse_bool,
+    "TIMESTAMPTZ": parse_timestamp,
+    "JSON": to_json_text,
+    "VARCHAR[]": parse_text_list,
+    "BIGINT[]": parse_int_list,
+}

@@ -1,0 +1,73 @@
+"""A sync step: one table group's load, declared once with its tables and progress labels.
+
+Each module of `pipelines/sync/steps/` declares its `STEP`; `pipelines.sync.STEPS` holds them
+all in running order, and the CLI, the assets, the demo, the reports and the row counts read
+it from there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pipelines.qc.client import QuantConnectClient
+from pipelines.schema.columns import Table
+from pipelines.sync.loading import LoadSettings
+from pipelines.sync.report import ProgressHook, ProgressLabels, SyncProgress, SyncReport
+from pipelines.warehouse import Warehouse, WarehouseError
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StepRun:
+    """One run of a step: the API client, the warehouse, where to log and tell progress, and
+    how to load."""
+
+    step: Step
+    client: QuantConnectClient
+    store: Warehouse
+    log: logging.Logger = _log
+    on_progress: ProgressHook | None = None
+    settings: LoadSettings = field(default_factory=LoadSettings)
+
+    def tell(self, done: int, total: int, fetched: int = 0) -> None:
+        """Tell the progress hook how far the step is."""
+        if self.on_progress is not None and self.step.progress is not None:
+            self.on_progress(SyncProgress(self.step.name, self.step.progress, done, total, fetched))
+
+
+@dataclass(frozen=True)
+class Step:
+    """A sync step: its `name` (the asset's, and `qcw status`'s), the `tables` it loads, the
+    steps that must run before it, its progress labels (None: it reports no progress), and the
+    function that does it."""
+
+    name: str
+    tables: tuple[Table, ...]
+    sync: Callable[[StepRun], SyncReport]
+    after: tuple[str, ...] = ()
+    progress: ProgressLabels | None = None
+
+    def run(
+        self,
+        client: QuantConnectClient,
+        store: Warehouse,
+        log: logging.Logger = _log,
+        on_progress: ProgressHook | None = None,
+        settings: LoadSettings | None = None,
+    ) -> SyncReport:
+        """Run the step, and record the run and its outcome in the warehouse (`qcw status`)."""
+        started = datetime.now(UTC)
+        run = StepRun(self, client, store, log, on_progress, settings or LoadSettings())
+        try:
+            report = self.sync(run)
+        except Exception as error:
+            with contextlib.suppress(WarehouseError):  # never hide the error itself
+                store.record_sync_run(self.name, started, "failed", str(error))
+            raise
+        store.record_sync_run(self.name, started, "succeeded")
+        return report

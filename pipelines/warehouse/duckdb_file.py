@@ -1,0 +1,187 @@
+"""The warehouse as one DuckDB file: `DuckDBWarehouse`, and how to open it for writing (one
+writer at a time, across processes) or for reading (waiting for a sync to finish)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from filelock import FileLock, Timeout
+
+from pipelines.queries import SQL_DIR, load_statements, named_queries
+from pipelines.registry import in_dependency_order
+from pipelines.schema import TABLES
+from pipelines.schema.columns import Table
+from pipelines.warehouse.connection import (
+    DEFAULT_WRITER_WAIT_SECONDS,
+    Connection,
+    connect,
+    refused_as_warehouse_error,
+    run_statement,
+    transaction,
+)
+from pipelines.warehouse.orders import DuckDBOrdersWriter, orders_writer
+from pipelines.warehouse.protocol import NoWarehouseError, WarehouseBusyError
+
+VIEWS_DIR = SQL_DIR / "views"
+
+
+def view_names() -> list[str]:
+    """The analysis views of `sql/views/`, one per file, each after the views it names."""
+    texts = {path.stem: path.read_text() for path in sorted(VIEWS_DIR.glob("*.sql"))}
+    return in_dependency_order(
+        list(texts),
+        name=lambda view: view,
+        depends_on=lambda view: [
+            other for other in texts if other != view and re.search(rf"\b{other}\b", texts[view])
+        ],
+    )
+
+
+class DuckDBWarehouse:
+    """`Warehouse` (see `pipelines.warehouse.protocol`) over a connection to the DuckDB file;
+    `conn` is there for SQL of one's own."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def read(self, statement: str, *parameters: Any) -> list[tuple[Any, ...]]:
+        """The rows of a named statement of `sql/load/`."""
+        return self.conn.execute(load_statements()[statement], parameters).fetchall()
+
+    def write(self, *statements: str, **staged: pa.Table) -> None:
+        """Run named statements of `sql/load/` in one transaction (see the Protocol)."""
+        with refused_as_warehouse_error(), transaction(self.conn):
+            for statement in statements:
+                run_statement(self.conn, load_statements()[statement], staged)
+
+    def orders_writer(self) -> AbstractContextManager[DuckDBOrdersWriter]:
+        """The writer of the orders step (`pipelines.warehouse.orders`)."""
+        return orders_writer(self.conn)
+
+    def record_sync_run(
+        self, step: str, started_at: datetime, outcome: str, detail: str | None = None
+    ) -> None:
+        """Note that a sync step ran, from `started_at` until now, and how it ended."""
+        finished_at = datetime.now(UTC)
+        with refused_as_warehouse_error():
+            self.conn.execute(
+                load_statements()["record_sync_run"],
+                [step, started_at, finished_at, outcome, detail],
+            )
+
+    def last_sync_runs(self) -> list[tuple[Any, ...]]:
+        """The latest run of each sync step: step, started, finished, outcome and detail."""
+        try:
+            return self.read("last_sync_runs")
+        except duckdb.CatalogException:  # a warehouse no sync has written since sync_runs came
+            return []
+
+    def create_views(self) -> list[str]:
+        """Create or replace the analysis views (definitions only: cheap however big the
+        warehouse); returns their names."""
+        views = view_names()
+        with transaction(self.conn):
+            for view in views:
+                self.conn.execute((VIEWS_DIR / f"{view}.sql").read_text())
+        return views
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per warehouse table, in the schema's order."""
+        return {table.name: self._count(table.name) for table in TABLES}
+
+    def view_row_counts(self) -> dict[str, int]:
+        """Rows per analysis view. Not cheap: each view computes over the whole order history."""
+        return {view: self._count(view) for view in view_names()}
+
+    def preview(
+        self, relation: str, columns: int = 8, rows: int = 5
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """The first `columns` columns of the first `rows` rows of a table or view."""
+        found = self.conn.table(relation)
+        names = found.columns[:columns]
+        return names, found.select(*names).limit(rows).fetchall()
+
+    def column_types(self, relation: str) -> list[tuple[str, str]]:
+        """The columns of a table or view, with their DuckDB types."""
+        found = self.conn.table(relation)
+        return [(name, str(kind)) for name, kind in zip(found.columns, found.types, strict=True)]
+
+    def check(self, name: str, table: Table | None = None) -> dict[str, Any]:
+        """Run a named check of `sql/checks.sql`, about `table` when it names one (`{table}`
+        and its `{key}`); its one row."""
+        statement = named_queries("checks.sql")[name]
+        if table is not None:
+            statement = statement.format(table=table.name, key=", ".join(table.key))
+        cursor = self.conn.execute(statement)
+        names = [d[0] for d in cursor.description]
+        return dict(zip(names, cursor.fetchall()[0], strict=True))
+
+    def _count(self, relation: str) -> int:
+        return self.conn.table(relation).count("*").fetchall()[0][0]
+
+
+def writer_lock_path(path: str | Path) -> Path:
+    """The lock file that every writer of the warehouse at `path` takes first."""
+    return Path(f"{path}.writer.lock")
+
+
+@contextmanager
+def open_writer(
+    path: str | Path,
+    wait_seconds: float = DEFAULT_WRITER_WAIT_SECONDS,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[DuckDBWarehouse]:
+    """The warehouse at `path` for a sync, read-write, one writer at a time across processes.
+
+    A second writer waits for the first to finish, and a writer waits for readers (`qcw sql`,
+    the sensor, a DuckDB shell) to close the file: up to `wait_seconds` in all, telling
+    `on_wait`, then it raises `WarehouseBusyError`. The connection closes when the block ends.
+    """
+    deadline = time.monotonic() + wait_seconds
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(writer_lock_path(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if on_wait is not None:
+            on_wait(f"another sync is writing {path}; waiting up to {wait_seconds:.0f} s")
+        try:
+            lock.acquire(timeout=wait_seconds)
+        except Timeout:
+            raise WarehouseBusyError(
+                f"another sync is still writing {path} after {wait_seconds:.0f} s of waiting "
+                f"(it holds {lock.lock_file}); run again when it is done"
+            ) from None
+    try:
+        remaining = max(0.0, deadline - time.monotonic())
+        conn = connect(path, wait_seconds=remaining, on_wait=on_wait)
+        try:
+            yield DuckDBWarehouse(conn)
+        finally:
+            conn.close()
+    finally:
+        lock.release()
+
+
+@contextmanager
+def open_reader(
+    path: str | Path, wait_seconds: float = 0, on_wait: Callable[[str], None] | None = None
+) -> Iterator[DuckDBWarehouse]:
+    """The warehouse at `path`, read-only, once no sync writes it (waiting up to
+    `wait_seconds`); `NoWarehouseError` when no sync has created it yet."""
+    if not Path(path).exists():
+        raise NoWarehouseError(f"no warehouse at {path}")
+    conn = connect(path, read_only=True, wait_seconds=wait_seconds, on_wait=on_wait)
+    try:
+        yield DuckDBWarehouse(conn)
+    finally:
+        conn.close()

@@ -4,8 +4,8 @@ import dagster as dg
 
 from assets.metadata import preview
 from assets.names import GROUP, WRITER_POOL
+from pipelines.queries import REPO_ROOT, VIEWS_DIR
 from pipelines.resources import WarehouseResource
-from pipelines.warehouse.duckdb_file import VIEWS_DIR
 
 # The view whose first rows the asset shows: one row per backtest.
 PREVIEWED_VIEW = "backtest_summary"
@@ -28,7 +28,7 @@ def analysis_views(warehouse: WarehouseResource) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={
             "views": ", ".join(views),
-            "definitions": f"{VIEWS_DIR.parent.name}/{VIEWS_DIR.name}/",
+            "definitions": f"{VIEWS_DIR.relative_to(REPO_ROOT)}/",
             **{f"{view}_rows": rows[view] for view in views},
             **{
                 f"{view}_columns": dg.TableSchema(

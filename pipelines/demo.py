@@ -18,10 +18,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines import warehouse
-from pipelines.queries import named_queries
+from pipelines.queries import REPO_ROOT, named_queries
 from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID, SandboxAccount, SandboxServer
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def materialize_everything(env: dict[str, str]) -> int:

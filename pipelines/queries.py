@@ -1,4 +1,5 @@
-"""The SQL of `sql/`: where it lives, and the named statements of its files.
+"""The SQL of `sql/`: where it lives (in the repository, beside the packages), and the named
+statements of its files.
 
 A file holds statements that each start with a `-- name: <name>` line.
 """
@@ -9,7 +10,10 @@ import re
 from functools import cache
 from pathlib import Path
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = REPO_ROOT / "sql"
+# The analysis views, one per file.
+VIEWS_DIR = SQL_DIR / "views"
 
 
 @cache

@@ -10,12 +10,12 @@ import importlib
 import pkgutil
 from collections.abc import Callable, Collection, Iterable, Sequence
 from types import ModuleType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
-def declared_in(package: ModuleType, attribute: str) -> list[object]:
+def declared_in(package: ModuleType, attribute: str) -> list[Any]:
     """The value of `attribute` in each public module of `package` that defines it, by module
     name (`__main__` and `_private` modules are not imported)."""
     found = []

@@ -23,7 +23,7 @@ _log = logging.getLogger(__name__)
 
 STEPS: tuple[Step, ...] = tuple(
     in_dependency_order(
-        declared_in(steps, "STEP"),  # type: ignore[arg-type]
+        declared_in(steps, "STEP"),
         name=lambda step: step.name,
         depends_on=lambda step: step.after,
     )

@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 from filelock import FileLock, Timeout
 
-from pipelines.queries import SQL_DIR, load_statements, named_queries
+from pipelines.queries import VIEWS_DIR, load_statements, named_queries
 from pipelines.registry import in_dependency_order
 from pipelines.schema import TABLES
 from pipelines.schema.columns import Table
@@ -29,8 +29,6 @@ from pipelines.warehouse.connection import (
 )
 from pipelines.warehouse.orders import DuckDBOrdersWriter, orders_writer
 from pipelines.warehouse.protocol import NoWarehouseError, WarehouseBusyError
-
-VIEWS_DIR = SQL_DIR / "views"
 
 
 def view_names() -> list[str]:

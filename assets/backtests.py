@@ -26,7 +26,7 @@ def backtests(
     A running backtest is listed with its status and progress; its statistics and orders wait
     until it has finished.
     """
-    metadata = run_step("backtests", context, quantconnect, warehouse)
+    metadata = run_step("backtests", context, warehouse, quantconnect)
     return dg.MaterializeResult(metadata=metadata["backtests"])
 
 
@@ -47,7 +47,7 @@ def backtest_statistics(
     Keeps the formatted text ("$100,670.36") and its parsed value. A backtest is read once:
     when its statistics are final.
     """
-    metadata = run_step("backtest_statistics", context, quantconnect, warehouse)
+    metadata = run_step("backtest_statistics", context, warehouse, quantconnect)
     return dg.MaterializeResult(metadata=metadata["backtest_statistics"])
 
 

@@ -4,6 +4,7 @@ schemas, previews, what a step did and cost, and a step's failure as a Dagster f
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 
 import dagster as dg
 
@@ -88,13 +89,14 @@ def step_failure(error: SyncError) -> dg.Failure:
 def run_step(
     name: str,
     context: dg.AssetExecutionContext,
-    quantconnect: QuantConnectResource,
     warehouse: WarehouseResource,
+    quantconnect: QuantConnectResource | None = None,
 ) -> dict[str, dict[str, object]]:
-    """Run the sync step `name`, its progress in the run's log; the run metadata of each of
-    its tables, by table name."""
+    """Run the sync step `name` (with an API client when `quantconnect` is given), its progress
+    in the run's log; the run metadata of each of its tables, by table name."""
     step = step_named(name)
-    with quantconnect.client() as client, warehouse.writer() as store:
+    api = quantconnect.client() if quantconnect is not None else nullcontext()
+    with api as client, warehouse.writer() as store:
         try:
             report = step.run(client, store, context.log, ProgressLog(context.log))
         except SyncError as error:

@@ -45,7 +45,7 @@ def orders_and_order_events(
     Only finished backtests with final statistics are fetched, and each only once; the count
     is checked against "Total Orders".
     """
-    metadata = run_step("orders", context, quantconnect, warehouse)
+    metadata = run_step("orders", context, warehouse, quantconnect)
     for table in (ORDERS, ORDER_EVENTS):
         yield dg.MaterializeResult(asset_key=table.name, metadata=metadata[table.name])
 

@@ -21,7 +21,7 @@ def projects(
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     """Every QuantConnect project the user can see, from `projects/read`."""
-    metadata = run_step("projects", context, quantconnect, warehouse)
+    metadata = run_step("projects", context, warehouse, quantconnect)
     return dg.MaterializeResult(metadata=metadata["projects"])
 
 

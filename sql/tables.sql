@@ -28,6 +28,18 @@ CREATE TABLE IF NOT EXISTS projects (
     PRIMARY KEY (project_id)
 );
 
+-- LEAN's symbol properties per market, symbol or root, and security type.
+CREATE TABLE IF NOT EXISTS symbol_properties (
+    market VARCHAR,
+    symbol VARCHAR,
+    security_type VARCHAR,
+    quote_currency VARCHAR,
+    contract_multiplier DOUBLE,
+    tick_size DOUBLE,
+    lot_size DOUBLE,
+    PRIMARY KEY (market, symbol, security_type)
+);
+
 -- One row per backtest of every project (`backtests/list`), running ones included.
 CREATE TABLE IF NOT EXISTS backtests (
     project_id BIGINT,
@@ -84,6 +96,7 @@ CREATE TABLE IF NOT EXISTS orders (
     underlying_symbol VARCHAR,
     underlying_symbol_id VARCHAR,
     underlying_symbol_permtick VARCHAR,
+    market VARCHAR,
     security_type VARCHAR,
     order_type VARCHAR,
     status VARCHAR,

@@ -23,7 +23,14 @@ from pipelines.warehouse import BacktestLoad, Warehouse
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The warehouse tables, each an asset of its own.
-TABLES = ("projects", "backtests", "backtest_statistics", "orders", "order_events")
+TABLES = (
+    "projects",
+    "symbol_properties",
+    "backtests",
+    "backtest_statistics",
+    "orders",
+    "order_events",
+)
 # Small enough to stay fast, big enough for several pages per backtest.
 TEST_SIZE = SandboxSize(projects=2, backtests_per_project=4, orders_per_backtest=160)
 FAST_RETRY = RetrySettings(max_attempts=4, initial_backoff_seconds=0.01, max_backoff_seconds=0.05)

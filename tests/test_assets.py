@@ -33,9 +33,7 @@ def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]
     return {k: v.value for k, v in materialization.materialization.metadata.items()}
 
 
-def test_full_sync_fills_all_five_tables_per_the_contract(
-    sandbox: SandboxServer, warehouse_path: Path
-):
+def test_full_sync_fills_every_table_per_the_contract(sandbox: SandboxServer, warehouse_path: Path):
     result = sync(sandbox, warehouse_path)
     assert result.success
     expected = expected_orders(sandbox)
@@ -101,7 +99,7 @@ def test_full_sync_fills_all_five_tables_per_the_contract(
             assert [c.name for c in schema.columns] == conn.table(view).columns
     assert views["preview"].startswith("**backtest_summary**")
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == 7 and all(c.passed for c in checks)
+    assert len(checks) == 8 and all(c.passed for c in checks)
 
 
 def test_a_rerun_with_no_change_upstream_fetches_no_orders_and_changes_nothing(

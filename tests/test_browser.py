@@ -27,6 +27,7 @@ from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from assets.names import GROUP
 from pipelines.definitions import defs
 from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID, SandboxAccount, SandboxServer
+from pipelines.schema import TABLES as SCHEMA_TABLES
 from pipelines.warehouse import view_names
 from tests.helpers import REPO_ROOT, TABLES, TEST_SIZE, expected_orders, headless_sync
 
@@ -55,6 +56,7 @@ expect.set_options(timeout=30_000)
 
 GRAPH = defs.resolve_asset_graph()
 ASSETS = sorted(key.to_user_string() for key in GRAPH.get_all_asset_keys())
+SCHEMA = {table.name: table for table in SCHEMA_TABLES}
 KINDS = {key.to_user_string(): GRAPH.get(key).kinds for key in GRAPH.get_all_asset_keys()}
 # How the graph's kind tags spell the kinds (`kinds={"duckdb"}` shows DuckDB's logo and name).
 KIND_LABELS = {"duckdb": "DuckDB", "quantconnect": "quantconnect"}
@@ -268,7 +270,8 @@ def test_materialize_all_from_the_ui_loads_the_warehouse_and_every_check_passes(
         row_count = page.get_by_text("Row count", exact=True).locator("..")
         expect(row_count).to_have_text(re.compile(rf"^Row count\s*{rows[table]:,}$"))
         expect(page.get_by_text("preview", exact=True)).to_be_visible()
-        expect(page.get_by_text("project_id", exact=True).first).to_be_visible()  # the schema
+        first_column = SCHEMA[table].columns[0].name  # the schema shows its columns
+        expect(page.get_by_text(first_column, exact=True).first).to_be_visible()
     page.goto(f"{dagster_ui}/assets/analysis_views")
     for view in view_names():
         expect(page.get_by_text(f"{view}_rows", exact=True)).to_be_visible()

@@ -107,7 +107,12 @@ COMBO_LEG = {
         "orderIds": [7, 8],
         "direction": 1,
     },
-    "properties": {"timeInForce": {"expiry": "2024-01-19T21:00:00Z"}},
+    "properties": {
+        "timeInForce": {
+            "$type": "QuantConnect.Orders.TimeInForces.GoodTilDateTimeInForce",
+            "Expiry": "2024-01-19T21:00:00Z",
+        }
+    },
     "trailingPercentage": True,
 }
 
@@ -338,7 +343,8 @@ def test_every_shape_of_sandbox_order_reads_fast_and_matches_the_records():
         ({"brandNewField": 1}, "unexpected field"),  # a key the wire schema does not know
         ({"type": "Market"}, ""),  # a legacy string enum where orders send codes
         ({"price": "12.5"}, ""),  # a number sent as text
-        ({"properties": {"timeInForce": {"expiry": 'with "quotes"'}}}, "timestamp"),
+        ({"properties": {"timeInForce": {"Expiry": 'with "quotes"'}}}, "timestamp"),
+        ({"properties": {"timeInForce": {"expiry": "2024-01-19"}}}, "unexpected field"),
     ],
 )
 def test_orders_the_fast_reader_rejects_take_the_record_path_with_the_same_result(

@@ -12,6 +12,7 @@ from pipelines.schema import TABLES
 from pipelines.sync import STEPS
 from pipelines.warehouse import view_names
 from tests.helpers import REPO_ROOT
+from tests.helpers import TABLES as HELPER_TABLES
 
 PIPELINES = REPO_ROOT / "pipelines"
 CORE = ("qc", "schema", "flatten", "sync", "warehouse")
@@ -62,19 +63,10 @@ def test_only_the_warehouse_begins_commits_or_rolls_back():
 
 
 def test_the_registries_hold_every_group_in_dependency_order():
-    assert [t.name for t in TABLES] == [
-        "projects",
-        "backtests",
-        "backtest_statistics",
-        "orders",
-        "order_events",
-    ]
-    assert [step.name for step in STEPS] == [
-        "projects",
-        "backtests",
-        "backtest_statistics",
-        "orders",
-    ]
+    tables = [t.name for t in TABLES]
+    assert tables == list(HELPER_TABLES)  # parents first: projects, ..., orders, order_events
+    steps = [step.name for step in STEPS]
+    assert steps == ["projects", "symbol_properties", "backtests", "backtest_statistics", "orders"]
     assert [t for step in STEPS for t in step.tables] == list(TABLES)
     views = view_names()
     assert sorted(views) == sorted(p.stem for p in (REPO_ROOT / "sql" / "views").glob("*.sql"))

@@ -12,11 +12,8 @@ from pipelines.schema.backtests import is_backtest_finished
 from pipelines.schema.columns import Table
 from pipelines.schema.ddl import TABLES_SQL, render_tables_sql
 from pipelines.schema.enums import DIRECTION, ORDER_STATUS, EnumMap
-from pipelines.schema.orders import (
-    ORDER_EVENT_WIRE,
-    ORDER_EVENTS,
-    ORDER_WIRE,
-    ORDERS,
+from pipelines.schema.orders import ORDER_EVENT_WIRE, ORDER_EVENTS, ORDER_WIRE, ORDERS
+from pipelines.schema.time_in_force import (
     PROPERTIES_WIRE,
     properties_json_array,
     time_in_force,
@@ -42,6 +39,16 @@ from pipelines.schema.values import parse_statistic_value, parse_timestamp, to_j
         ("8.854", 8.854),
         ("€12.5", 12.5),
         ("₮7", 7.0),
+        ("BUSD99.75", 99.75),  # a currency without a symbol: its code (LEAN's Currencies)
+        ("-BUSD1.5", -1.5),
+        ("BUSD-1.5", -1.5),
+        ("Ξ0.00", 0.0),
+        ("kr1,234.50", 1234.5),
+        ("NT$12.00", 12.0),
+        ("₹61000000000.00", 61000000000.0),
+        ("SPX 31", None),  # a symbol, not an amount
+        ("BTCBUSD 18N", None),
+        ("ES19H21", None),
         ("-", None),
         ("", None),
         ("  ", None),
@@ -132,21 +139,65 @@ def test_the_fast_reader_covers_every_column_of_the_order_tables(table: Table):
         assert field_type == column.wire_type, column.name
 
 
+DAY_TYPE = "QuantConnect.Orders.TimeInForces.DayTimeInForce"
+GOOD_TIL_DATE_TYPE = "QuantConnect.Orders.TimeInForces.GoodTilDateTimeInForce"
+
+
 @pytest.mark.parametrize(
     "properties",
     [
         {"timeInForce": {}},
-        {"timeInForce": {"expiry": "2024-01-19T21:00:00Z"}},
+        {"timeInForce": {"Expiry": "2024-01-19T21:00:00Z"}},
+        {"timeInForce": {"$type": DAY_TYPE}},
+        {"timeInForce": {"$type": GOOD_TIL_DATE_TYPE, "Expiry": "2013-10-09T00:00:00"}},
+        {"timeInForce": {"$type": f"{DAY_TYPE}, QuantConnect.Common"}},
+        {"timeInForce": {"$type": DAY_TYPE.lower()}},
+        {"timeInForce": {"$type": "QuantConnect.Orders.TimeInForces.FillOrKillTimeInForce"}},
+        {"timeInForce": {"$type": ""}},
         {},
         None,
     ],
 )
 def test_time_in_force_over_arrays_equals_one_by_one(properties: dict | None):
-    array = pa.array([properties], PROPERTIES_WIRE)
-    assert time_in_force_array(array).to_pylist() == [time_in_force(properties)]
-    assert time_in_force_expiry_array(array).to_pylist() == [time_in_force_expiry(properties)]
-    assert properties_json_array(array).to_pylist() == [to_json_text(properties)]
-    assert pc.all(pc.is_valid(array)).as_py() is (properties is not None)
+    order = {"properties": properties}
+    array = pa.array([order], pa.struct([("properties", PROPERTIES_WIRE)]))
+    assert time_in_force_array(array).to_pylist() == [time_in_force(order)]
+    assert time_in_force_expiry_array(array).to_pylist() == [time_in_force_expiry(order)]
+    wire = pc.struct_field(array, "properties")
+    assert properties_json_array(wire).to_pylist() == [to_json_text(properties)]
+    assert pc.all(pc.is_valid(wire)).as_py() is (properties is not None)
+
+
+@pytest.mark.parametrize(
+    ("order", "meaning", "expiry"),
+    [
+        ({"properties": {"timeInForce": {}}}, "GoodTilCanceled", None),
+        ({"properties": {"timeInForce": []}}, "GoodTilCanceled", None),
+        ({"properties": {"timeInForce": {"$type": DAY_TYPE}}}, "Day", None),
+        (
+            {"properties": {"timeInForce": {"$type": GOOD_TIL_DATE_TYPE, "Expiry": "2013-10-09"}}},
+            "GoodTilDate",
+            datetime(2013, 10, 9, tzinfo=UTC),
+        ),
+        ({"properties": {"timeInForce": 1}}, "Day", None),  # an older order's integer code
+        ({"properties": {"timeInForce": 0}, "timeInForce": 1}, "GoodTilCanceled", None),
+        ({"timeInForce": 1}, "Day", None),
+        ({"timeInForce": {}}, "GoodTilCanceled", None),
+        ({"duration": 1}, "Day", None),
+        (
+            {"duration": 2, "durationValue": "2010-04-04T14:31:00Z"},
+            "GoodTilDate",
+            datetime(2010, 4, 4, 14, 31, tzinfo=UTC),
+        ),
+        ({"timeInForce": 7}, "7", None),
+        ({"properties": {"timeInForce": {"why": "not"}}}, '{"why":"not"}', None),
+        ({}, None, None),
+    ],
+)
+def test_time_in_force_has_leans_meaning_in_every_shape(
+    order: dict, meaning: str | None, expiry: datetime | None
+):
+    assert (time_in_force(order), time_in_force_expiry(order)) == (meaning, expiry)
 
 
 @pytest.mark.parametrize(
@@ -171,7 +222,7 @@ def test_committed_ddl_matches_the_schema():
 
 
 def test_properties_that_would_need_json_escaping_are_refused_to_the_fast_reader():
-    array = pa.array([{"timeInForce": {"expiry": 'say "when"'}}], PROPERTIES_WIRE)
+    array = pa.array([{"timeInForce": {"Expiry": 'say "when"'}}], PROPERTIES_WIRE)
     with pytest.raises(ValueError, match="escaping"):
         properties_json_array(array)
 

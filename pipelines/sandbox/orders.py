@@ -20,6 +20,9 @@ from datetime import UTC, date, datetime, timedelta
 from pipelines.sandbox.market import SESSION_OPEN, SESSION_SECONDS, JsonDict, Symbol
 from pipelines.sandbox.records import Backtest, iso
 
+# How LEAN's TimeInForceJsonConverter writes a GoodTilDate time in force: `$type`, `Expiry`.
+GOOD_TIL_DATE_TYPE = "QuantConnect.Orders.TimeInForces.GoodTilDateTimeInForce"
+
 _ORDER_TAGS = (
     "Rebalance",
     "Entry",
@@ -217,8 +220,9 @@ class _OrderGenerator:
         if self.rng.random() < 0.1:  # a limit through the market
             limit = self._round(symbol, price * (1 + side * away / 4))
         if self.rng.random() < 0.2:
-            expiry = date.fromtimestamp(draft.created) + timedelta(days=self.rng.randint(1, 30))
-            draft.properties = {"timeInForce": {"expiry": iso(expiry)}}
+            created = datetime.fromtimestamp(draft.created, UTC).date()
+            expiry = created + timedelta(days=self.rng.randint(1, 30))
+            draft.properties = {"timeInForce": {"$type": GOOD_TIL_DATE_TYPE, "Expiry": iso(expiry)}}
         draft.price = price = self._round(symbol, price)
         draft.submission = self._submission(symbol, bid, ask, price)
         fill_price = self._typed_prices(draft, limit, stop, (bid, ask))

@@ -4,7 +4,6 @@ the events nested in each, with the wire schema pyarrow's JSON reader parses the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -25,33 +24,18 @@ from pipelines.schema.enums import (
     PRICE_ADJUSTMENT_MODE,
     SECURITY_TYPE,
 )
-from pipelines.schema.values import (
-    parse_bool,
-    parse_timestamp,
-    timestamps_from_text,
-    to_json_text,
+from pipelines.schema.symbols import market_array, market_of
+from pipelines.schema.time_in_force import (
+    PROPERTIES_WIRE,
+    properties_json_array,
+    time_in_force,
+    time_in_force_array,
+    time_in_force_expiry,
+    time_in_force_expiry_array,
 )
+from pipelines.schema.values import parse_bool
 
 CODE, NAME, EPOCH = pa.int64(), pa.string(), pa.float64()  # wire types of enums and times
-
-
-def time_in_force(properties: Any) -> str | None:
-    """Lean serialises GoodTilCanceled as `{}`; GoodTilDate carries an expiry (reference §6)."""
-    tif = properties.get("timeInForce") if isinstance(properties, Mapping) else None
-    if tif is None:
-        return None
-    if isinstance(tif, Mapping) and tif:
-        return "GoodTilDate" if tif.get("expiry") is not None else to_json_text(tif)
-    return "GoodTilCanceled"
-
-
-def time_in_force_expiry(properties: Any) -> datetime | None:
-    """The expiry of a GoodTilDate order, or None."""
-    if isinstance(properties, Mapping):
-        tif = properties.get("timeInForce")
-        if isinstance(tif, Mapping):
-            return parse_timestamp(tif.get("expiry"))
-    return None
 
 
 def trailing_as_percentage(order: Mapping[str, Any]) -> bool | None:
@@ -59,39 +43,7 @@ def trailing_as_percentage(order: Mapping[str, Any]) -> bool | None:
     return parse_bool(order.get("trailingAsPercentage", order.get("trailingPercentage")))
 
 
-# --- The same parsers over whole Arrow arrays, for order pages read by pyarrow's JSON reader ----
-# Each takes the wire array at its column's source path (see `Column.parse_array`).
-
-# `properties` as orders send it: `{"timeInForce": {}}` or `{"timeInForce": {"expiry": ...}}`.
-PROPERTIES_WIRE = pa.struct([("timeInForce", pa.struct([("expiry", pa.string())]))])
-
-
-def _time_in_force_parts(properties: pa.StructArray) -> tuple[pa.Array, pa.Array]:
-    tif = pc.struct_field(properties, "timeInForce")
-    return tif, pc.struct_field(tif, "expiry")
-
-
-def time_in_force_array(properties: pa.StructArray) -> pa.Array:
-    """`time_in_force` over an array of `PROPERTIES_WIRE`."""
-    tif, expiry = _time_in_force_parts(properties)
-    named = pc.if_else(pc.is_valid(expiry), "GoodTilDate", "GoodTilCanceled")
-    return pc.if_else(pc.is_valid(tif), named, pa.scalar(None, pa.string()))
-
-
-def time_in_force_expiry_array(properties: pa.StructArray) -> pa.Array:
-    """`time_in_force_expiry` over an array of `PROPERTIES_WIRE`."""
-    return timestamps_from_text(_time_in_force_parts(properties)[1])
-
-
-def properties_json_array(properties: pa.StructArray) -> pa.Array:
-    """`to_json_text` over an array of `PROPERTIES_WIRE`: the same JSON text, key for key."""
-    tif, expiry = _time_in_force_parts(properties)
-    if pc.any(pc.match_substring_regex(expiry, r'["\\\x00-\x1f]')).as_py():
-        raise ValueError("an expiry that needs JSON escaping")  # the reader's caller falls back
-    with_expiry = pc.binary_join_element_wise('{"timeInForce":{"expiry":"', expiry, '"}}', "")
-    text = pc.if_else(pc.is_valid(expiry), with_expiry, '{"timeInForce":{}}')
-    text = pc.if_else(pc.is_valid(tif), text, "{}")
-    return pc.if_else(pc.is_valid(properties), text, pa.scalar(None, pa.string()))
+# --- The same parser over whole Arrow arrays, for order pages read by pyarrow's JSON reader ----
 
 
 def trailing_as_percentage_array(orders: pa.StructArray) -> pa.Array:
@@ -118,6 +70,15 @@ ORDERS = Table(
         column("underlying_symbol", "VARCHAR", "symbol", "underlying", "value"),
         column("underlying_symbol_id", "VARCHAR", "symbol", "underlying", "id"),
         column("underlying_symbol_permtick", "VARCHAR", "symbol", "underlying", "permtick"),
+        column(
+            "market",
+            "VARCHAR",
+            "symbol",
+            "id",
+            parse=market_of,
+            parse_array=market_array,
+            description='The market, from the symbol id: "usa", "cme", "oanda", …',
+        ),
         enum_column("security_type", "securityType", names=SECURITY_TYPE, wire=CODE),
         enum_column("order_type", "type", names=ORDER_TYPE, wire=CODE),
         enum_column("status", "status", names=ORDER_STATUS, wire=CODE),
@@ -147,17 +108,14 @@ ORDERS = Table(
         column(
             "time_in_force",
             "VARCHAR",
-            "properties",
             parse=time_in_force,
-            wire=PROPERTIES_WIRE,
             parse_array=time_in_force_array,
+            description="GoodTilCanceled, Day or GoodTilDate, in any shape LEAN wrote it",
         ),
         column(
             "time_in_force_expiry",
             "TIMESTAMPTZ",
-            "properties",
             parse=time_in_force_expiry,
-            wire=PROPERTIES_WIRE,
             parse_array=time_in_force_expiry_array,
         ),
         column(
@@ -186,8 +144,16 @@ ORDERS = Table(
         ),
         extra_column(),
     ),
-    # `events` fill `order_events`; `trailing_as_percentage` reads both spellings.
-    read_keys=("events", "trailingAsPercentage", "trailingPercentage"),
+    # `events` fill `order_events`; `trailing_as_percentage` reads both spellings; an older
+    # order's time in force is a top-level `TimeInForce`, or `Duration` and `DurationValue`.
+    read_keys=(
+        "events",
+        "trailingAsPercentage",
+        "trailingPercentage",
+        "timeInForce",
+        "duration",
+        "durationValue",
+    ),
     object_lists=("events",),
 )
 

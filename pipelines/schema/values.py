@@ -84,25 +84,28 @@ def parse_int_list(raw: Any) -> list[int | None] | None:
 
 
 # Statistics are formatted strings (reference §5): "1.692%", "$3.44", "$100,670.36", "-$24.70",
-# "$-4.94", "0.57 %", "1,234". A leading currency symbol is any non-word character.
+# "$-4.94", "0.57 %", "1,234". The currency comes first: a symbol ("€", "Ξ", "kr", "NT$"), or
+# its code when it has none ("BUSD99.75"; LEAN's Currencies.GetCurrencySymbol). A prefix with
+# letters touches the number: "SPX 31" is a symbol, not a value.
 _STATISTIC_NUMBER = re.compile(
-    r"([+-]?)\s*[^\w\s.+-]*\s*([+-]?)(\d[\d,]*\.?\d*|\.\d+)([eE][+-]?\d+)?\s*%?"
+    r"(?P<sign>[+-]?)\s*(?P<currency>[^\d\s.,+-]{0,5}?)(?P<gap>\s*)(?P<inner_sign>[+-]?)"
+    r"(?P<digits>\d[\d,]*\.?\d*|\.\d+)(?P<exponent>[eE][+-]?\d+)?\s*%?"
 )
 
 
 def parse_statistic_value(text: str | None) -> float | None:
-    """Parse a formatted statistic ("$100,670.36", "1.692%", "-$24.70") into a float.
+    """Parse a formatted statistic ("$100,670.36", "1.692%", "-$24.70", "BUSD99.75") into a
+    float.
 
     `"-"`, `""` and values that are not numbers (such as a symbol id) give None.
     """
     if text is None:
         return None
     match = _STATISTIC_NUMBER.fullmatch(text.strip())
-    if match is None:
+    if match is None or (match["gap"] and any(c.isalpha() for c in match["currency"])):
         return None
-    outer_sign, inner_sign, digits, exponent = match.groups()
-    value = float(digits.replace(",", "") + (exponent or ""))
-    if (outer_sign == "-") != (inner_sign == "-"):
+    value = float(match["digits"].replace(",", "") + (match["exponent"] or ""))
+    if (match["sign"] == "-") != (match["inner_sign"] == "-"):
         value = -value
     return value if math.isfinite(value) else None
 

@@ -24,15 +24,22 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StepRun:
-    """One run of a step: the API client, the warehouse, where to log and tell progress, and
-    how to load."""
+    """One run of a step: the API client (None for a step that makes no request), the
+    warehouse, where to log and tell progress, and how to load."""
 
     step: Step
-    client: QuantConnectClient
+    client: QuantConnectClient | None
     store: Warehouse
     log: logging.Logger = _log
     on_progress: ProgressHook | None = None
     settings: LoadSettings = field(default_factory=LoadSettings)
+
+    @property
+    def api(self) -> QuantConnectClient:
+        """The API client, for a step that makes requests."""
+        if self.client is None:
+            raise RuntimeError(f"the {self.step.name} step makes API requests: give it a client")
+        return self.client
 
     def tell(self, done: int, total: int, fetched: int = 0) -> None:
         """Tell the progress hook how far the step is."""
@@ -54,7 +61,7 @@ class Step:
 
     def run(
         self,
-        client: QuantConnectClient,
+        client: QuantConnectClient | None,
         store: Warehouse,
         log: logging.Logger = _log,
         on_progress: ProgressHook | None = None,

@@ -1,6 +1,8 @@
 -- Per backtest: what it is, its orders by final status, its fills, and its headline
--- statistics parsed from their formatted text (a missing statistic is NULL). The order
--- counts are NULL while its orders are not loaded.
+-- statistics parsed from their formatted text (a missing statistic is NULL). Order and fill
+-- counts, notional and fees are NULL while its orders are not loaded. Notional and fees are
+-- maps from currency to amount (`notional['USD']`): amounts in different currencies are never
+-- added.
 CREATE OR REPLACE VIEW backtest_summary AS
 WITH order_counts AS (
     SELECT
@@ -10,9 +12,25 @@ WITH order_counts AS (
         count(*) FILTER (WHERE status = 'Invalid') AS invalid_orders
     FROM orders
     GROUP BY backtest_id
-), fill_totals AS (
-    SELECT backtest_id, count(*) AS fills, sum(notional) AS notional, sum(fee) AS fees
+), fill_counts AS (
+    SELECT
+        backtest_id,
+        count(*) AS fills,
+        count(*) FILTER (WHERE NOT symbol_properties_found) AS fills_without_symbol_properties
     FROM fills
+    GROUP BY backtest_id
+), notional AS (
+    SELECT backtest_id, map_from_entries(list((currency, amount) ORDER BY currency)) AS amounts
+    FROM (SELECT backtest_id, currency, sum(notional) AS amount FROM fills GROUP BY ALL)
+    GROUP BY backtest_id
+), fees AS (
+    SELECT backtest_id, map_from_entries(list((currency, amount) ORDER BY currency)) AS amounts
+    FROM (
+        SELECT backtest_id, fee_currency AS currency, sum(fee) AS amount
+        FROM fills
+        WHERE fee_currency IS NOT NULL
+        GROUP BY ALL
+    )
     GROUP BY backtest_id
 ), headline_statistics AS (
     SELECT
@@ -25,7 +43,8 @@ WITH order_counts AS (
             max(value) FILTER (WHERE statistic = 'Total Orders'),
             max(value) FILTER (WHERE statistic = 'Total Trades')
         ) AS BIGINT) AS total_orders,
-        max(value) FILTER (WHERE statistic = 'Win Rate') AS win_rate_pct
+        max(value) FILTER (WHERE statistic = 'Win Rate') AS win_rate_pct,
+        max(value_text) FILTER (WHERE statistic = 'Total Fees') AS total_fees_statistic
     FROM backtest_statistics
     GROUP BY backtest_id
 )
@@ -35,18 +54,27 @@ SELECT
     b.name,
     b.status,
     b.created_at,
-    o.filled_orders,
-    o.canceled_orders,
-    o.invalid_orders,
-    coalesce(f.fills, 0) AS fills,
-    coalesce(f.notional, 0) AS total_notional,
-    coalesce(f.fees, 0) AS total_fees,
+    CASE WHEN loaded THEN coalesce(o.filled_orders, 0) END AS filled_orders,
+    CASE WHEN loaded THEN coalesce(o.canceled_orders, 0) END AS canceled_orders,
+    CASE WHEN loaded THEN coalesce(o.invalid_orders, 0) END AS invalid_orders,
+    CASE WHEN loaded THEN coalesce(f.fills, 0) END AS fills,
+    CASE WHEN loaded THEN coalesce(f.fills_without_symbol_properties, 0) END
+        AS fills_without_symbol_properties,
+    CASE WHEN loaded THEN coalesce(n.amounts, MAP {}) END AS notional,
+    CASE WHEN loaded THEN coalesce(c.amounts, MAP {}) END AS fees,
+    s.total_fees_statistic,  -- in the account's currency, as LEAN formats it
     s.sharpe_ratio,
     s.net_profit_pct,
     s.drawdown_pct,
     s.total_orders,
     s.win_rate_pct
-FROM backtests b
-LEFT JOIN order_counts o ON o.backtest_id = b.backtest_id
-LEFT JOIN fill_totals f ON f.backtest_id = b.backtest_id
-LEFT JOIN headline_statistics s ON s.backtest_id = b.backtest_id;
+FROM (
+    SELECT b.*, coalesce(sync.orders_synced_at IS NOT NULL, false) AS loaded
+    FROM backtests AS b
+    LEFT JOIN backtest_sync AS sync USING (backtest_id)
+) AS b
+LEFT JOIN order_counts AS o ON o.backtest_id = b.backtest_id
+LEFT JOIN fill_counts AS f ON f.backtest_id = b.backtest_id
+LEFT JOIN notional AS n ON n.backtest_id = b.backtest_id
+LEFT JOIN fees AS c ON c.backtest_id = b.backtest_id
+LEFT JOIN headline_statistics AS s ON s.backtest_id = b.backtest_id;

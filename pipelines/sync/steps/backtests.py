@@ -13,7 +13,7 @@ from pipelines.sync.step import Step, StepRun
 def sync_backtests(run: StepRun) -> SyncReport:
     """Load every backtest of every known project into `backtests`, running ones included;
     progress is told for each project listed."""
-    client, store = run.client, run.store
+    client, store = run.api, run.store
     meter, report, notes = RequestMeter(client), SyncReport(), Notes()
     project_ids = [row[0] for row in store.read("project_ids")]
     tables = []

@@ -26,7 +26,7 @@ def sync_orders(run: StepRun) -> SyncReport:
     are loaded is not fetched again. A backtest that fails keeps its previous rows; the others
     still load, and a `SyncError` naming the failures is raised at the end.
     """
-    client, store, log = run.client, run.store, run.log
+    client, store, log = run.api, run.store, run.log
     meter, report = RequestMeter(client), SyncReport()
     pending = [PendingBacktest(*row) for row in store.read("backtests_needing_orders")]
     ((backtests, _, loaded_before),) = store.read("backtest_counts")

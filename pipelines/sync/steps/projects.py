@@ -9,8 +9,8 @@ from pipelines.sync.step import Step, StepRun
 
 def sync_projects(run: StepRun) -> SyncReport:
     """Load every project the user can see into `projects`."""
-    meter, report, notes = RequestMeter(run.client), SyncReport(), Notes()
-    projects = run.client.read_projects()
+    meter, report, notes = RequestMeter(run.api), SyncReport(), Notes()
+    projects = run.api.read_projects()
     run.store.write(
         "delete_known_projects", "insert_projects", staged=projects_to_arrow(projects, notes)
     )

@@ -17,7 +17,7 @@ NAME = "backtest_statistics"
 def sync_backtest_statistics(run: StepRun) -> SyncReport:
     """Load the statistics of finished backtests that do not have final statistics yet;
     progress is told for each backtest read."""
-    client, store = run.client, run.store
+    client, store = run.api, run.store
     meter, report = RequestMeter(client), SyncReport()
     needing = store.read("backtests_needing_statistics")
     pending = [(project_id, backtest_id) for project_id, backtest_id in needing]

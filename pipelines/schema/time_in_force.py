@@ -105,12 +105,12 @@ def _wire_parts(orders: pa.StructArray) -> tuple[pa.Array, pa.Array, pa.Array]:
 def time_in_force_array(orders: pa.StructArray) -> pa.Array:
     """`time_in_force` over an array of whole orders."""
     sent, type_name, expiry = _wire_parts(orders)
-    class_name = pc.replace_substring_regex(
-        type_name, r"^\s*(?:[^,]*\.)?([^.,]*?)(?i:TimeInForce)?\s*(?:,.*)?$", r"\1"
-    )
-    named, _ = TIME_IN_FORCE.names_of(class_name)
-    untyped = pc.if_else(pc.is_valid(expiry), GOOD_TIL_DATE, GOOD_TIL_CANCELED)
-    chosen = pc.if_else(pc.is_valid(type_name), named, untyped)
+    chosen = pc.if_else(pc.is_valid(expiry), GOOD_TIL_DATE, GOOD_TIL_CANCELED)
+    if type_name.null_count < len(type_name):  # most pages hold GoodTilCanceled orders only
+        class_name = pc.replace_substring_regex(
+            type_name, r"^\s*(?:[^,]*\.)?([^.,]*?)(?i:TimeInForce)?\s*(?:,.*)?$", r"\1"
+        )
+        chosen = pc.if_else(pc.is_valid(type_name), TIME_IN_FORCE.names_of(class_name)[0], chosen)
     return pc.if_else(pc.is_valid(sent), chosen, pa.scalar(None, pa.string()))
 
 
@@ -126,11 +126,15 @@ def properties_json_array(properties: pa.StructArray) -> pa.Array:
     members = []
     for key in sorted(TIME_IN_FORCE_WIRE.names):
         value = pc.struct_field(sent, key)
+        if value.null_count == len(value):
+            continue  # the common case: `{}`, GoodTilCanceled
         if pc.any(pc.match_substring_regex(value, r'["\\\x00-\x1f]')).as_py():
             raise ValueError(f"a {key} that needs JSON escaping")  # the caller falls back
         member = pc.binary_join_element_wise(f'"{key}":"', value, '",', "")
         members.append(member.fill_null(""))
-    joined = pc.utf8_rtrim(pc.binary_join_element_wise(*members, ""), ",")
-    text = pc.binary_join_element_wise('{"timeInForce":{', joined, "}}", "")
+    text = pa.repeat(pa.scalar('{"timeInForce":{}}'), len(sent))
+    if members:
+        joined = pc.utf8_rtrim(pc.binary_join_element_wise(*members, ""), ",")
+        text = pc.binary_join_element_wise('{"timeInForce":{', joined, "}}", "")
     text = pc.if_else(pc.is_valid(sent), text, "{}")
     return pc.if_else(pc.is_valid(properties), text, pa.scalar(None, pa.string()))

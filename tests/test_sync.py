@@ -49,7 +49,7 @@ def test_a_backtest_failing_after_some_parts_landed_keeps_nothing_of_them(
     path = tmp_path / "w.duckdb"
     totals = completed_order_totals(sandbox)
     broken = max(totals, key=totals.get)
-    assert totals[broken] > 200
+    assert totals[broken] > 100  # at least two windows: one lands before the last fails
     last_window = (totals[broken] - 1) // 100 * 100
     sandbox.set_faults(
         [

@@ -8,8 +8,10 @@ when asked for, and their serialized JSON sits in a bounded LRU cache, so even t
 generates every backtest's orders up front and keeps them all, for benchmarks that must not
 measure the generator.
 
-Symbols live in `market`, project and backtest records in `records`, numbers and formatted
-statistics in `statistics`, orders and events in `orders`; this module ties them together.
+Each backtest is a simulation (`orders.Simulation`: its market, orders, fills and portfolio);
+its statistics are computed from it (`statistics`) and formatted (`reports`); project and
+backtest records live in `records`. This module ties them together. Backtest ids derive from
+the seed and the account's size, and a backtest's data from its id and the seed alone.
 Shapes follow `/work/shared/reference/quantconnect-api.md` (cited below as "ref §N").
 """
 
@@ -25,26 +27,27 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pipelines.sandbox.market import JsonDict
-from pipelines.sandbox.orders import serialize_orders
+from pipelines.sandbox.instruments import JsonDict
+from pipelines.sandbox.orders import Simulation
 from pipelines.sandbox.records import (
+    LEGACY_PROJECT,
     NOW,
     PARAMETER_NAMES,
     Backtest,
     format_created,
     hex_id,
-    iso,
     new_backtest,
     project_json,
     runtime_error,
 )
-from pipelines.sandbox.statistics import (
-    performance,
+from pipelines.sandbox.reports import (
     runtime_statistics,
     statistics,
     summary_statistics,
     total_performance,
 )
+from pipelines.sandbox.statistics import Performance, performance
+from pipelines.sandbox.wire import encode, to_2024_dialect
 
 ORDER_CACHE_BACKTESTS = 48
 """How many backtests' serialized orders the LRU cache keeps (about 1.5 MB per 1,000 orders)."""
@@ -63,6 +66,11 @@ class SandboxSize:
             raise ValueError("sandbox sizes must not be negative")
 
     @property
+    def key(self) -> str:
+        """What backtest ids derive from besides the seed: `projects x backtests x orders`."""
+        return f"{self.projects}x{self.backtests_per_project}x{self.orders_per_backtest}"
+
+    @property
     def approximate_orders(self) -> int:
         """The expected order count of the whole account (per-backtest counts vary 0.3x-1.7x)."""
         return self.projects * self.backtests_per_project * self.orders_per_backtest
@@ -75,6 +83,14 @@ SIZES: dict[str, SandboxSize] = {
     "large": SandboxSize(20, 50, 1_000),
 }
 """Named presets: demo ~4.8k orders, small ~10k, medium ~200k, large ~1M."""
+
+
+def simulate(backtest: Backtest, seed: int) -> tuple[tuple[bytes, ...], Performance]:
+    """A backtest's orders as compact JSON (in its dialect) and its performance."""
+    simulation = Simulation(backtest, seed).run()
+    dialect = to_2024_dialect if backtest.pascal_orders else None
+    blobs = tuple(encode(dialect(o) if dialect else o) for o in simulation.orders)
+    return blobs, performance(simulation)
 
 
 def _random_moment(rng: random.Random, first: datetime, last: datetime) -> datetime:
@@ -92,12 +108,15 @@ class SandboxAccount:
         self.size = size
         self.seed = seed
         self.organization_id = hex_id(seed, "organization")
+        # backtests/read writes the organization as a number (real_backtests_read_2023-09).
+        self.organization_number = 90_000 + int(self.organization_id[:6], 16) % 9_000
         self._lock = threading.Lock()
         self._projects: dict[int, JsonDict] = {}
         self._project_backtests: dict[int, tuple[str, ...]] = {}
         self._backtests: dict[str, Backtest] = {}
         self._order_json = functools.lru_cache(maxsize=ORDER_CACHE_BACKTESTS)(self._serialize)
         self._kept_orders: dict[str, tuple[bytes, ...]] = {}  # filled by `warm`, never evicted
+        self._performance: dict[str, Performance] = {}
         for index in range(self.size.projects):
             self._add_project(index)
 
@@ -152,9 +171,10 @@ class SandboxAccount:
         pending = [b for b in self._backtests.values() if b.backtest_id not in self._kept_orders]
         seeds = itertools.repeat(self.seed)
         with ProcessPoolExecutor(max(1, processes)) as pool:
-            generated = pool.map(serialize_orders, pending, seeds, chunksize=4)
-            for backtest, blobs in zip(pending, generated, strict=True):
+            generated = pool.map(simulate, pending, seeds, chunksize=4)
+            for backtest, (blobs, perf) in zip(pending, generated, strict=True):
                 self._kept_orders[backtest.backtest_id] = blobs
+                self._performance[backtest.backtest_id] = perf
         return sum(len(blobs) for blobs in self._kept_orders.values())
 
     # -- mutations --
@@ -195,8 +215,12 @@ class SandboxAccount:
     def _add_project(self, index: int) -> None:
         rng = random.Random(f"{self.seed}:project:{index}")
         project_id = 21_374_102 + index * 104_729 + rng.randint(0, 99_999)
-        # The first project is old enough to hold backtests from before the 2024-03 key renames.
-        oldest, newest = (2022, 9, 1), (2023, 3, 1) if index == 0 else (2025, 6, 1)
+        # The first and third projects are old enough to hold backtests from before the 2024-03
+        # key renames (and, the third, orders in the 2024 dialect).
+        oldest, newest = (
+            (2022, 9, 1),
+            (2023, 3, 1) if index in (0, LEGACY_PROJECT) else (2025, 6, 1),
+        )
         created = _random_moment(rng, datetime(*oldest, tzinfo=UTC), datetime(*newest, tzinfo=UTC))
         language = rng.choice(["Py", "Py", "C#"])
         names = tuple(rng.sample(PARAMETER_NAMES, rng.randint(1, 3)))
@@ -241,6 +265,7 @@ class SandboxAccount:
         language = self._projects[project_id]["language"]
         return new_backtest(
             self.seed,
+            self.size.key,
             self.size.orders_per_backtest,
             project_id,
             index,
@@ -277,12 +302,12 @@ class SandboxAccount:
         if backtest.state == "error":
             summary["error"], summary["stacktrace"] = runtime_error(self.seed, backtest)
         if include_statistics:
-            summary.update(summary_statistics(backtest, performance(self.seed, backtest)))
+            summary.update(summary_statistics(backtest, self.performance(backtest.backtest_id)))
         return summary
 
     def _read(self, backtest: Backtest) -> JsonDict:
         """A `backtests/read` object (ref §4); unfinished backtests have `[]` statistics."""
-        perf = performance(self.seed, backtest)
+        perf = None if backtest.state == "queued" else self.performance(backtest.backtest_id)
         error, stacktrace = (
             runtime_error(self.seed, backtest) if backtest.state == "error" else (None, None)
         )
@@ -303,7 +328,7 @@ class SandboxAccount:
         return {
             "note": backtest.note,
             "name": backtest.name,
-            "organizationId": self.organization_id,
+            "organizationId": self.organization_number,
             "projectId": backtest.project_id,
             "completed": backtest.finished,
             "optimizationId": backtest.optimization_id,
@@ -314,8 +339,8 @@ class SandboxAccount:
                 "backtestCount": rng.randint(1, 60),
                 "parameters": len(backtest.parameter_set),
             },
-            "backtestStart": iso(backtest.start),
-            "backtestEnd": iso(backtest.end),
+            "backtestStart": f"{backtest.start.isoformat()} 00:00:00",
+            "backtestEnd": f"{backtest.end.isoformat()} 23:59:59",
             "created": format_created(backtest.created, backtest.iso_created),
             "snapshotId": backtest.snapshot_id,
             "status": backtest.status,
@@ -325,15 +350,31 @@ class SandboxAccount:
             "hasInitializeError": False,
             "charts": {name: {"name": name} for name in charts} or [],
             "parameterSet": backtest.parameter_set or [],
-            "runtimeStatistics": (
-                [] if backtest.state == "queued" else runtime_statistics(backtest, perf)
+            # A queued backtest has neither (null, real_backtests_create_2024-03); a running one
+            # has runtime statistics and `[]` statistics (ref §4).
+            "runtimeStatistics": None if perf is None else runtime_statistics(backtest, perf),
+            "statistics": (
+                None if perf is None else statistics(backtest, perf) if backtest.finished else []
             ),
-            "statistics": statistics(backtest, perf) if backtest.finished else [],
-            "totalPerformance": total_performance(backtest, perf) if backtest.finished else None,
+            "totalPerformance": (
+                total_performance(backtest, perf) if perf and backtest.finished else None
+            ),
             "nodeName": backtest.node_name,
             "outOfSampleMaxEndDate": None,
             "outOfSampleDays": 0,
         }
 
+    def performance(self, backtest_id: str) -> Performance:
+        """A backtest's performance: its statistics' numbers and daily marks."""
+        if backtest_id not in self._performance:
+            self._order_json(backtest_id)
+        return self._performance[backtest_id]
+
+    def simulation(self, backtest_id: str) -> Simulation:
+        """A backtest's simulation, run afresh (its market, orders and portfolio)."""
+        return Simulation(self._backtests[backtest_id], self.seed).run()
+
     def _serialize(self, backtest_id: str) -> tuple[bytes, ...]:
-        return serialize_orders(self._backtests[backtest_id], self.seed)
+        blobs, perf = simulate(self._backtests[backtest_id], self.seed)
+        self._performance[backtest_id] = perf
+        return blobs

@@ -1,27 +1,45 @@
-"""Orders and their events: one backtest's simulated order flow, as the API serves it.
+"""One backtest's simulation: its orders, their events, and the portfolio their fills make.
 
-`_OrderGenerator` walks each symbol's price through the backtest's trading sessions and emits
-market, resting, auction, exercise and combo orders with their events (submitted, partial and
-full fills with fees, updates, cancellations, invalid orders); `serialize_orders` turns them
-into the compact JSON pages are cut from. ("ref §N" is section N of
+`Simulation.run` walks a clock of open time over the backtest's window (only moments when one
+of its lines trades), and at each arrival places an order on a line open then: market orders
+fill at the touch plus slippage; resting orders (limit, stop, stop limit, limit-if-touched,
+trailing stop) look ahead along their line's hours for the first moment their condition holds
+(prices are pure functions of time; `triggers`) and fill then, or are canceled, expire, or stay
+open at the end; market-on-open/close fill at the session's open or close; combos, exercise,
+expiry and rolls are in `derivatives`. Fills are booked on the portfolio in time order (a
+heap), with daily marks of its value in between. ("ref §N" is section N of
 `/work/shared/reference/quantconnect-api.md`.)
 """
 
 from __future__ import annotations
 
-import functools
+import heapq
 import itertools
-import json
 import math
 import random
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from functools import partial
 
-from pipelines.sandbox.market import SESSION_OPEN, SESSION_SECONDS, JsonDict, Symbol
-from pipelines.sandbox.records import Backtest, iso
-
-# How LEAN's TimeInForceJsonConverter writes a GoodTilDate time in force: `$type`, `Expiry`.
-GOOD_TIL_DATE_TYPE = "QuantConnect.Orders.TimeInForces.GoodTilDateTimeInForce"
+from pipelines.sandbox import derivatives
+from pipelines.sandbox.events import Draft, finish, new_event
+from pipelines.sandbox.hours import HOURS, Schedule
+from pipelines.sandbox.instruments import Contract, JsonDict
+from pipelines.sandbox.market import Line, Market, trading_lines
+from pipelines.sandbox.portfolio import Portfolio
+from pipelines.sandbox.prices import DAY
+from pipelines.sandbox.records import Backtest
+from pipelines.sandbox.triggers import (
+    Check,
+    Trailing,
+    Triggered,
+    limit_check,
+    scan,
+    stop_check,
+    touch,
+    touched_check,
+)
+from pipelines.sandbox.wire import DAY_TIF, good_til_date
 
 _ORDER_TAGS = (
     "Rebalance",
@@ -33,403 +51,372 @@ _ORDER_TAGS = (
     "利確",
     "e|sig=momentum z=1.84",
 )
-_INVALID_MESSAGES = (
-    "Order Error: ids: [{id}], Insufficient buying power to complete orders (Value:[{value}]),"
-    " Reason: Id: {id}, Initial Margin: {margin}, Free Margin: 1204.31.",
-    "Order Error: ids: [{id}], Security {symbol} has no price data yet: it is not tradable.",
-    "Order Error: ids: [{id}], Exchange is closed for this security.",
-)
 _CANCEL_MESSAGES = ("", "", "Canceled by the algorithm", "Order canceled: signal reversed")
+_EXPIRED = "The order has expired."  # LEAN BacktestingBrokerage, on a time in force's expiry
+_BUYING_POWER = (
+    "Order Error: ids: [{id}], Insufficient buying power to complete orders (Value:[{value}]),"
+    " Reason: Id: {id}, Initial Margin: {margin}, Free Margin: {free}."
+)
+_CAPITAL = {  # starting cash by strategy style: contracts worth $40k-$500k each need more
+    "futures": (1_000_000.0, 5_000_000.0),
+    "index_options": (1_000_000.0, 5_000_000.0),
+    "future_options": (1_000_000.0, 5_000_000.0),
+    "options": (100_000.0, 1_000_000.0),
+    "mixed": (100_000.0, 1_000_000.0),
+}
+_SMALL_CAPITAL = (100_000.0, 100_000.0, 1_000_000.0, 25_000.0)
+_LEVERAGE = 2.0  # the most exposure (notional over equity) a strategy adds to
+_DATED = frozenset({"Option", "IndexOption", "FutureOption", "Future"})
 
 
-@functools.lru_cache(maxsize=8192)
-def _iso_day(day: int) -> str:
-    return (date(1970, 1, 1) + timedelta(days=day)).isoformat()
-
-
-def _iso_epoch(seconds: float) -> str:
-    """`2013-10-07T13:31:00Z` for epoch seconds (strftime is slow on the order hot path)."""
-    day, rest = divmod(int(seconds), 86_400)
-    hours, rest = divmod(rest, 3_600)
-    return f"{_iso_day(day)}T{hours:02d}:{rest // 60:02d}:{rest % 60:02d}Z"
-
-
-@dataclass
-class _Draft:
-    """An order being built; `_OrderGenerator._finish` turns it into the API's JSON."""
-
-    id: int
-    type: int  # ref §6 order type enum
-    symbol: Symbol
-    quantity: float
-    created: int  # epoch seconds
-    status: int = 3
-    price: float = 0.0
-    before_type: JsonDict = field(default_factory=dict)  # Json.NET writes subclass keys first
-    after_type: JsonDict = field(default_factory=dict)
-    event_prices: JsonDict = field(default_factory=dict)  # stopPrice/limitPrice on events
-    events: list[JsonDict] = field(default_factory=list)
-    tag: str = ""
-    properties: JsonDict = field(default_factory=lambda: {"timeInForce": {}})
-    submission: JsonDict | None = None
-    marketable: bool = False
-    group: JsonDict | None = None
-    last_fill: float | None = None
-    last_update: float | None = None
-    canceled: float | None = None
-
-
-class _OrderGenerator:
-    """Simulates one backtest's order flow: per-symbol random walks, orders and their events."""
+class Simulation:
+    """The simulated run of one backtest (deterministic in `(seed, backtest id)`)."""
 
     def __init__(self, backtest: Backtest, seed: int) -> None:
         self.backtest = backtest
         self.rng = random.Random(f"{seed}:orders:{backtest.backtest_id}")
-        self.prices = {s.value: s.price * self.rng.uniform(0.8, 1.2) for s in backtest.universe}
-        self.walked_at = dict.fromkeys(self.prices, 0.0)
-        self.session_start = datetime.combine(backtest.start, SESSION_OPEN, UTC).timestamp()
-        self.horizon = backtest.tradeable_dates * SESSION_SECONDS
-        self.clock = 0.0
-        self.orders: list[JsonDict] = []
-        self.groups = 0
-
-    def run(self) -> list[JsonDict]:
-        """Every order of the backtest, ids 1..order_count."""
-        step = self.horizon / (self.backtest.order_count + 1)
-        while len(self.orders) < self.backtest.order_count:
-            self.clock = min(self.clock + self.rng.expovariate(1 / step), self.horizon - 120)
-            self._next()
-        return self.orders
-
-    # -- time and prices --
-
-    def _now(self) -> int:
-        """Epoch seconds of the clock: whole minutes inside weekday sessions."""
-        day, offset = divmod(int(self.clock), SESSION_SECONDS)
-        weeks, weekday = divmod(day, 5)
-        minute = min(offset // 60 + 1, SESSION_SECONDS // 60 - 1)
-        return int(self.session_start) + (weeks * 7 + weekday) * 86_400 + minute * 60
-
-    def _price(self, symbol: Symbol) -> float:
-        elapsed_days = (self.clock - self.walked_at[symbol.value]) / SESSION_SECONDS
-        shock = symbol.volatility * math.sqrt(max(elapsed_days, 1e-4)) * self.rng.gauss(0, 1)
-        price = max(self.prices[symbol.value] * math.exp(shock), 0.05)
-        self.prices[symbol.value], self.walked_at[symbol.value] = price, self.clock
-        return price
-
-    def _decimals(self, symbol: Symbol) -> int:
-        # Adjusted equity prices carry long decimals ("price": 138.513986945, ref §6).
-        return (
-            9 if symbol.security_type == 1 and self.backtest.equity_mode == 1 else symbol.decimals
+        first = int(datetime.combine(backtest.start, time.min, UTC).timestamp())
+        self.last = int(datetime.combine(backtest.last_day, time.max, UTC).timestamp())
+        self.market = Market(f"{seed}:{backtest.backtest_id}", first, self.last)
+        self.style, self.lines = trading_lines(self.market, self.rng, backtest.equity_mode == 1)
+        self.tradable = [line for line in self.lines if line.tradable]
+        self._options = any(line.contracts[0].is_option for line in self.tradable)
+        self.clock = Schedule(
+            session
+            for line in self.tradable
+            for session in zip(line.schedule.opens, line.schedule.closes, strict=True)
         )
+        capital = self.rng.choice(_CAPITAL.get(self.style, _SMALL_CAPITAL))
+        self.portfolio = Portfolio(self.market, backtest.account, capital)
+        self.benchmark = self.market.walk("SPY")
+        self.orders: list[JsonDict] = []
+        self.skill = self.rng.uniform(-0.15, 0.45)
+        self._pending: list[tuple[float, int, Callable[[], None]]] = []
+        self._sequence = 0
+        self._day = first // DAY - 1
+        self._watched: set[Contract] = set()
 
-    def _round(self, symbol: Symbol, price: float) -> float:
-        return round(price, self._decimals(symbol))
+    # -- the loop --
 
-    def _quote(self, symbol: Symbol, price: float) -> tuple[float, float]:
-        half = {1: 0.0002 * price, 2: 0.03, 4: 0.00004 * price, 7: 0.0004 * price, 5: 0.125}
-        bid = self._round(symbol, price - max(half[symbol.security_type], 0.005))
-        ask = self._round(symbol, price + max(half[symbol.security_type], 0.005))
-        return bid, ask
+    def run(self) -> Simulation:
+        """Place every order, book every fill, mark every weekday; returns self."""
+        self.portfolio.mark(self._day, self._day * DAY + DAY - 1)
+        count = self.backtest.order_count
+        if count and self.clock.total:
+            offset, step = 0.0, self.clock.total / (count + 1)
+            while len(self.orders) < count:
+                offset = min(offset + self.rng.expovariate(1 / step), self.clock.total - 1)
+                moment = self.clock.at(offset)
+                self._advance(moment)
+                if len(self.orders) < count:
+                    self._place(moment, count - len(self.orders))
+        self._advance(self.last)
+        return self
 
-    def _quantity(self, symbol: Symbol) -> float:
-        sign = 1 if self.rng.random() < 0.55 else -1
-        kind = symbol.security_type
-        if kind == 1:
-            return float(sign * self.rng.randint(1, 400))
-        if kind == 4:
-            return float(sign * self.rng.randint(1, 60) * 1_000)
-        if kind == 7:
-            notional = self.rng.uniform(500, 40_000)
-            return sign * max(round(notional / self.prices[symbol.value], 4), 0.0001)
-        return float(sign * self.rng.randint(1, 10 if kind == 2 else 4))
+    def later(self, moment: float, action: Callable[[], None]) -> None:
+        """Run `action` once the simulation reaches `moment` (after what is due before)."""
+        self._sequence += 1
+        heapq.heappush(self._pending, (moment, self._sequence, action))
 
-    @staticmethod
-    def _fee(symbol: Symbol, quantity: float, price: float) -> float:
-        """Brokerage-like fees: per share, per contract, or on the notional."""
-        size, kind = abs(quantity), symbol.security_type
-        if kind == 1:
-            return round(max(1.0, 0.005 * size), 2)
-        if kind == 2:
-            return round(max(1.0, 0.65 * size), 2)
-        if kind == 4:
-            return round(max(2.0, 0.00002 * size * price), 2)
-        if kind == 7:
-            return round(0.0016 * size * price, 4)
-        return round(1.85 * size, 2)
+    def book(
+        self,
+        moment: float,
+        contract: Contract,
+        quantity: float,
+        price: float,
+        fee: tuple[float, str] = (0.0, "USD"),
+    ) -> None:
+        """Book a fill on the portfolio when the simulation reaches its moment."""
+        self.later(moment, partial(self.portfolio.fill, contract, quantity, price, moment, fee))
+
+    def _advance(self, moment: float) -> None:
+        """Run what is due by `moment`: booked fills, expiries, rolls and daily marks."""
+        while True:
+            due = self._pending[0][0] if self._pending else math.inf
+            mark_at = (self._day + 2) * DAY - 1
+            if mark_at <= moment and mark_at < due:
+                self._day += 1
+                if (self._day + 3) % 7 < 5:  # a weekday (epoch day 0 was a Thursday)
+                    self.portfolio.mark(self._day, mark_at)
+            elif due <= moment:
+                heapq.heappop(self._pending)[2]()
+            else:
+                return
+
+    def watch(self, contract: Contract) -> None:
+        """Book a dated contract's expiry (options) or roll (futures), once."""
+        if contract in self._watched or contract.security_type not in _DATED:
+            return
+        self._watched.add(contract)
+        if contract.is_option:
+            self.later(contract.expiry, partial(derivatives.expire, self, contract))
+            return
+        line = next(line for line in self.tradable if contract in line.contracts)
+        self.later(contract.expiry, partial(derivatives.roll, self, line, contract))
+
+    # -- choosing an order --
+
+    def _place(self, moment: int, remaining: int) -> None:
+        lines = [line for line in self.tradable if line.schedule.is_open(moment)]
+        if self.failing:  # trade what is held, to reduce it
+            held = [line for line in lines if self.portfolio.quantity(line.contract_at(moment))]
+            lines = held or lines
+        line = self.rng.choice(lines)
+        contract = line.contract_at(moment)
+        if contract is None:
+            return
+        weights = {"market": 55, "resting": 30}
+        if contract.security_type == "Equity":
+            weights["auction"] = 6
+        if contract.is_option and contract.security_type != "IndexOption":
+            weights["exercise"] = 4
+        if remaining >= 2 and self._options and not self.failing:
+            weights["combo"] = 8 if len(derivatives.option_lines(self, moment)) >= 2 else 0
+        if len(self.lines) > len(self.tradable):
+            weights["index"] = 1
+        family = self.rng.choices(list(weights), list(weights.values()))[0]
+        if family == "combo":
+            derivatives.combo(self, moment, remaining)
+        elif family == "exercise":
+            derivatives.manual_exercise(self, line, contract, moment)
+        elif family == "index":
+            derivatives.non_tradable(self, moment)
+        elif family == "resting":
+            self._resting(line, contract, moment)
+        else:
+            self.market_order(
+                line, contract, moment, self.rng.choice([4, 5]) if family == "auction" else 0
+            )
+
+    def new_order(
+        self, order_type: int, contract: Contract, quantity: float, moment: float
+    ) -> Draft:
+        """A new order (the next id), on a contract now watched for expiry or roll."""
+        self.watch(contract)
+        draft = Draft(len(self.orders) + 1, order_type, contract, quantity, int(moment))
+        if self.rng.random() < 0.3:
+            draft.tag = self.rng.choice(_ORDER_TAGS)
+        self.orders.append({})  # its place, filled by `finish_order`
+        return draft
+
+    def finish_order(self, draft: Draft) -> None:
+        """Write the order's JSON in its place."""
+        self.orders[draft.id - 1] = finish(draft, self._adjustment_mode(draft.contract))
+
+    def _adjustment_mode(self, contract: Contract) -> int:
+        """Equities use the backtest's normalization (raw under options); derivatives raw."""
+        if contract.security_type == "Equity":
+            return self.backtest.equity_mode if self.style == "equity" else 0
+        return 0 if contract.security_type in _DATED else 1
+
+    @property
+    def failing(self) -> bool:
+        """Whether the portfolio has lost most of its value or holds more than the leverage
+        limit (as of the last daily mark): the strategy only reduces positions then."""
+        portfolio = self.portfolio
+        crowded = portfolio.holdings > _LEVERAGE * max(portfolio.equity, 0.0)
+        return crowded or portfolio.equity < 0.3 * portfolio.capital
+
+    def exposure(self, contract: Contract, moment: float) -> float:
+        """The account-currency exposure of one unit: the underlying's value for options."""
+        rate = self.portfolio.rate(contract.currency, moment) * contract.multiplier
+        return (contract.underlying or contract).mid(moment) * rate
+
+    def _quantity(self, contract: Contract, moment: float) -> float:
+        """Buy or sell a slice of the portfolio, leaning toward the price's long-run level as far
+        as the strategy's skill goes; often reducing what is held instead, always when more would
+        pass the leverage limit or the portfolio has lost most of its value. Options are only
+        bought to open (no naked short options)."""
+        held = self.portfolio.quantity(contract)
+        equity = max(self.portfolio.equity, 1.0)
+        rate = self.portfolio.rate(contract.currency, moment) * contract.multiplier
+        exposure = self.exposure(contract, moment)
+        price = max(contract.mid(moment), contract.properties.tick) * rate
+        share = self.rng.uniform(0.005, 0.03) if contract.is_option else self.rng.uniform(0.02, 0.2)
+        lot = contract.properties.lot
+        lots = min(share * equity / price, _LEVERAGE / 4 * equity / exposure) / lot
+        size = max(1, round(lots)) * lot
+        crowded = (abs(held) + size) * exposure > _LEVERAGE * equity
+        if held and (crowded or self.failing or self.rng.random() < 0.45):
+            return round(-math.copysign(min(abs(held), size), held), 8)
+        if contract.is_option:
+            return size
+        model = contract.asset.model
+        level = contract.mid(moment) / contract.scale
+        stretch = math.log(level / model.level) / math.log(model.high / model.low)
+        lean = -math.tanh(6 * stretch) * self.skill
+        return round(size if self.rng.random() < 0.5 + lean else -size, 8)
 
     # -- order families --
 
-    def _next(self) -> None:
-        universe = self.backtest.universe
-        symbol = self.rng.choice(universe)
-        remaining = self.backtest.order_count - len(self.orders)
-        options = [s for s in universe if s.security_type == 2]
-        weights: dict[str, int] = {"market": 55, "resting": 30}
-        if symbol.security_type == 1:
-            weights["auction"] = 6
-        if symbol.security_type == 2:
-            weights["exercise"] = 3
-        if len(options) >= 2 and remaining >= 2:
-            weights["combo"] = 8
-        family = self.rng.choices(list(weights), list(weights.values()))[0]
-        if family == "combo":
-            self._combo(options, remaining)
-        elif family == "exercise":
-            self._exercise(symbol)
-        elif family == "resting" and symbol.security_type != 2:
-            self._resting(symbol)
-        elif family == "resting":
-            self._resting(symbol, order_type=1)
-        else:
-            self._market(symbol, self.rng.choice([4, 5]) if family == "auction" else 0)
-
-    def _new(self, order_type: int, symbol: Symbol, quantity: float) -> _Draft:
-        draft = _Draft(len(self.orders) + 1, order_type, symbol, quantity, self._now())
-        if self.rng.random() < 0.3:
-            draft.tag = self.rng.choice(_ORDER_TAGS)
-        return draft
-
-    def _market(self, symbol: Symbol, order_type: int) -> None:
-        """Market (0), market-on-open (4) or market-on-close (5)."""
-        price = self._price(symbol)
-        draft = self._new(order_type, symbol, self._quantity(symbol))
-        bid, ask = self._quote(symbol, price)
-        draft.price = ask if draft.quantity > 0 else bid
-        draft.submission = self._submission(symbol, bid, ask, price)
+    def market_order(self, line: Line, contract: Contract, moment: int, order_type: int) -> None:
+        """Market (0), market-on-open (4) or market-on-close (5): at the touch plus slippage,
+        now, at the next session's open or at this session's close."""
+        draft = self.new_order(order_type, contract, self._quantity(contract, moment), moment)
+        side = 1 if draft.quantity > 0 else -1
+        draft.price = touch(contract, moment, side)
+        draft.submission = self.submission(contract, moment)
         draft.marketable = order_type == 0
         if self.rng.random() < 0.03:
-            self._invalid(draft)
-        else:
-            self._event(draft, "submitted", draft.created)
-            delay = 0 if order_type == 0 else self.rng.randint(1, 18) * 1_800
-            self._fill(draft, draft.created + delay, draft.price)
-        self._finish(draft)
-
-    def _resting(self, symbol: Symbol, order_type: int | None = None) -> None:
-        """Limit (1), stop market (2), stop limit (3), limit-if-touched (7), trailing stop (11)."""
-        if order_type is None:
-            order_type = self.rng.choices([1, 2, 3, 7, 11], [12, 5, 3, 3, 4])[0]
-        price = self._price(symbol)
-        draft = self._new(order_type, symbol, self._quantity(symbol))
-        bid, ask = self._quote(symbol, price)
-        side = 1 if draft.quantity > 0 else -1
-        away = self.rng.uniform(0.002, 0.03)
-        limit = self._round(symbol, price * (1 - side * away))
-        stop = self._round(symbol, price * (1 + side * away))
-        if self.rng.random() < 0.1:  # a limit through the market
-            limit = self._round(symbol, price * (1 + side * away / 4))
-        if self.rng.random() < 0.2:
-            created = datetime.fromtimestamp(draft.created, UTC).date()
-            expiry = created + timedelta(days=self.rng.randint(1, 30))
-            draft.properties = {"timeInForce": {"$type": GOOD_TIL_DATE_TYPE, "Expiry": iso(expiry)}}
-        draft.price = price = self._round(symbol, price)
-        draft.submission = self._submission(symbol, bid, ask, price)
-        fill_price = self._typed_prices(draft, limit, stop, (bid, ask))
-
-        outcome = self.rng.choices(
-            ["filled", "canceled", "updated", "open", "partial", "invalid"], [60, 27, 4, 4, 3, 2]
-        )[0]
-        if outcome == "invalid":
-            self._invalid(draft)
-            self._finish(draft)
+            self.invalid(draft, self._buying_power_message(draft))
             return
-        self._event(draft, "submitted", draft.created)
-        if outcome == "updated":
-            draft.last_update = draft.created + 60 * self.rng.randint(1, 30)
-            self._event(draft, "updateSubmitted", draft.last_update)
-        later = (draft.last_update or draft.created) + self.rng.randint(1, 600) * 60
-        if outcome == "canceled":
-            draft.canceled = later
-            message = self.rng.choice(_CANCEL_MESSAGES)
-            draft.status = 5
-            self._event(draft, "canceled", later, message=message)
-        elif outcome == "open":
-            draft.status = 1
-        else:
-            self._fill(draft, later, fill_price, complete=outcome != "partial")
-            self._mark_triggered(draft)
-        self._finish(draft)
+        self.add_event(draft, "submitted", moment)
+        when: float | None = moment
+        if order_type == 4:
+            when = line.schedule.next_open(moment)
+        elif order_type == 5:
+            when = line.schedule.close_of(moment)
+        if when is not None and when <= min(self.last, contract.last_trade):
+            tick = contract.properties.tick * contract.scale
+            slip = side * self.rng.choice([0, 0, 1]) * tick
 
-    def _typed_prices(
-        self, draft: _Draft, limit: float, stop: float, quote: tuple[float, float]
-    ) -> float:
-        """Set the type-specific keys in Lean's key order (subclass keys first, as in Lean's
-        ReadOrdersResponseJsonConverterTests; only on their types, ref §6); return the fill."""
-        bid, ask = quote
+            def price(at: float) -> float:  # a sell at the lowest bid can slip no lower
+                return max(touch(contract, at, side) + slip, tick)
+
+            self.fill(draft, line, when, price, may_split=True)
+        self.finish_order(draft)
+
+    def _resting(self, line: Line, contract: Contract, moment: int) -> None:
+        """Limit (1), stop market (2), stop limit (3), limit-if-touched (7), trailing stop (11)."""
+        kinds = [1] if contract.is_option else self.rng.choices([1, 2, 3, 7, 11], [12, 5, 3, 3, 4])
+        draft = self.new_order(kinds[0], contract, self._quantity(contract, moment), moment)
         side = 1 if draft.quantity > 0 else -1
-        if draft.type == 1:
+        mid = contract.mid(moment)
+        draft.price = contract.round(mid)
+        draft.submission = self.submission(contract, moment)
+        away = self.rng.uniform(0.001, 0.02) * (4 if contract.is_option else 1)
+        check = self._typed(draft, side, mid, away)
+        if self.rng.random() < 0.02:
+            self.invalid(draft, self._buying_power_message(draft))
+            return
+        self.add_event(draft, "submitted", moment)
+        end = self._lifetime(draft, line, moment)
+        start: float = moment
+        if self.rng.random() < 0.05:
+            updated = line.schedule.later(moment, 60 * self.rng.randint(1, 30))
+            if updated is not None and updated < (end or self.last):
+                draft.last_update = start = updated
+                self.add_event(draft, "updateSubmitted", updated)
+        found = scan(line.schedule, start, end or min(self.last, contract.last_trade), check)
+        if found is not None:
+            when, price = found
+            _mark_triggered(draft)
+            self.fill(draft, line, when, lambda m: price, may_split=draft.type == 1)
+        elif end is not None:
+            draft.canceled, draft.status = end, 5
+            message = _EXPIRED if draft.tif else self.rng.choice(_CANCEL_MESSAGES)
+            self.add_event(draft, "canceled", end, message=message)
+        self.finish_order(draft)
+
+    def _typed(self, draft: Draft, side: int, mid: float, away: float) -> Check:
+        """Set the type's prices in LEAN's key order (subclass keys first, as in Lean's
+        ReadOrdersResponseJsonConverterTests; only on their types, ref §6); return its check."""
+        contract, kind = draft.contract, draft.type
+        limit = contract.round(mid * (1 - side * away))
+        stop = contract.round(mid * (1 + side * away))
+        if self.rng.random() < 0.1:  # a limit through the market: fills at once, at the touch
+            limit = contract.round(mid * (1 + side * away / 4))
+        if kind == 1:
             draft.before_type = {"limitPrice": limit}
             draft.event_prices = {"limitPrice": limit}
+            bid, ask = contract.quote(draft.created)
             draft.marketable = limit >= ask if side > 0 else limit <= bid
-            return min(limit, ask) if side > 0 else max(limit, bid)
-        if draft.type == 2:
+            return partial(limit_check, contract, side, limit)
+        if kind == 2:
             draft.before_type = {"stopPrice": stop}
             draft.event_prices = {"stopPrice": stop}
-            return stop
-        if draft.type == 3:
-            limit = self._round(draft.symbol, stop * (1 + side * 0.002))
-            draft.before_type = {"stopPrice": stop, "stopTriggered": False, "limitPrice": limit}
-            draft.event_prices = {"stopPrice": stop, "limitPrice": limit}
-            return limit
-        if draft.type == 7:
-            trigger = limit
-            limit = self._round(draft.symbol, trigger * (1 + side * 0.001))
-            draft.after_type = {
-                "triggerPrice": trigger,
-                "limitPrice": limit,
-                "triggerTouched": False,
-            }
-            draft.event_prices = {"limitPrice": limit}
-            return limit
+            return partial(stop_check, contract, side, stop)
+        if kind in (3, 7):
+            return self._armed(draft, side, stop if kind == 3 else limit)
         # Trailing stop: Lean writes `trailingAsPercentage` (the OAS says `trailingPercentage`).
         as_percentage = self.rng.random() < 0.6
-        if as_percentage:
-            amount = round(self.rng.uniform(0.002, 0.05), 4)
-        else:
-            amount = round(max(abs(stop - draft.price), 0.01), draft.symbol.decimals)
+        tick = contract.properties.tick
+        amount = round(away, 4) if as_percentage else contract.round(max(abs(stop - mid), tick))
         draft.before_type = {"trailingAmount": amount, "trailingAsPercentage": as_percentage}
         draft.after_type = {"stopPrice": stop}
         draft.event_prices = {"stopPrice": stop}
-        return stop
+        return Trailing(draft, side, amount, as_percentage)
 
     @staticmethod
-    def _mark_triggered(draft: _Draft) -> None:
-        if "stopTriggered" in draft.before_type:
-            draft.before_type["stopTriggered"] = True
-        if "triggerTouched" in draft.after_type:
-            draft.after_type["triggerTouched"] = True
+    def _armed(draft: Draft, side: int, trigger: float) -> Check:
+        """A stop limit (3) arms at its stop, a limit-if-touched (7) at its trigger; then it
+        rests as a limit a little past that price."""
+        contract = draft.contract
+        if draft.type == 3:
+            limit = contract.round(trigger * (1 + side * 0.002))
+            draft.before_type = {"stopPrice": trigger, "stopTriggered": False, "limitPrice": limit}
+            draft.event_prices = {"stopPrice": trigger, "limitPrice": limit}
+            arming = partial(stop_check, contract, side, trigger)
+        else:
+            limit = contract.round(trigger * (1 + side * 0.001))
+            touched = {"triggerPrice": trigger, "limitPrice": limit, "triggerTouched": False}
+            draft.after_type, draft.event_prices = touched, {"limitPrice": limit}
+            arming = partial(touched_check, contract, side, trigger)
+        return Triggered(arming, partial(limit_check, contract, side, limit))
 
-    def _exercise(self, option: Symbol) -> None:
-        """Option exercise (6): one order, events on both the option and its underlying."""
-        assert option.underlying is not None
-        price = self._price(option)
-        contracts = float(self.rng.randint(1, 5))
-        assigned = self.rng.random() < 0.4
-        draft = self._new(6, option, contracts if assigned else -contracts)
-        draft.price = self._round(option, price)
-        self._event(draft, "submitted", draft.created, itm=True)
-        when = draft.created + self.rng.choice([0, 60])
-        message = (
-            "Simulated option assignment before expiration" if assigned else "Automatic Exercise"
-        )
-        self._event(
-            draft,
-            "filled",
-            when,
-            fill_qty=draft.quantity,
-            message=message,
-            assigned=assigned,
-            itm=True,
-        )
-        shares = contracts * option.multiplier * (1 if option.is_call != assigned else -1)
-        self._event(
-            draft,
-            "filled",
-            when,
-            fill_price=option.strike,
-            fill_qty=shares,
-            message="Option Assignment" if assigned else "Option Exercise",
-            assigned=assigned,
-            symbol=option.underlying,
-            quantity=shares,
-        )
-        draft.last_fill = when
-        self._finish(draft)
-
-    def _combo(self, options: list[Symbol], remaining: int) -> None:
-        """A combo market (8), combo limit (9) or combo leg limit (10) group of 2-3 legs."""
-        order_type = self.rng.choices([8, 9, 10], [5, 3, 2])[0]
-        call, other = options[0], options[1]
-        legs, tag = [(call, 1), (other, -1)], "Spread"
-        if remaining >= 3 and call.underlying is not None and self.rng.random() < 0.35:
-            legs, tag = [(call.underlying, 100), (other, 1), (call, -1)], "Collar"
-        group_quantity = float(self.rng.randint(1, 10))
-        self.groups += 1
-        first_id = len(self.orders) + 1
-        ids = list(range(first_id, first_id + len(legs)))
-        prices = [self._round(s, self._price(s)) for s, _ in legs]
-        net = round(sum(p * ratio for p, (_, ratio) in zip(prices, legs, strict=True)), 2)
-        group = {
-            "id": self.groups,
-            "quantity": group_quantity,
-            "count": len(legs),
-            "limitPrice": net if order_type == 9 else 0.0,
-            "orderIds": ids,
-            "direction": 0 if net >= 0 else 1,
-        }
-        outcome = (
-            "filled"
-            if order_type == 8
-            else self.rng.choices(["filled", "canceled", "open"], [70, 25, 5])[0]
-        )
-        tag = tag if self.rng.random() < 0.7 else ""
-        later = self._now() + (0 if order_type == 8 else self.rng.randint(1, 240) * 60)
-        for (symbol, ratio), price in zip(legs, prices, strict=True):
-            draft = self._new(order_type, symbol, ratio * group_quantity)
-            draft.tag, draft.group, draft.price = tag, group, price
-            draft.after_type = {"quantity": draft.quantity}
-            if order_type == 10:
-                limit = self._round(symbol, price * (0.99 if ratio > 0 else 1.01))
-                draft.after_type = {"limitPrice": limit, "quantity": draft.quantity}
-                draft.event_prices = {"limitPrice": limit}
-            bid, ask = self._quote(symbol, price)
-            draft.submission = self._submission(symbol, bid, ask, price)
-            draft.marketable = order_type == 8
-            self._event(draft, "submitted", draft.created)
-            if outcome == "filled":
-                self._fill(draft, later, ask if ratio > 0 else bid, allow_partial=False)
-            elif outcome == "canceled":
-                draft.status, draft.canceled = 5, later
-                self._event(draft, "canceled", later)
-            else:
-                draft.status = 1
-            self._finish(draft)
+    def _lifetime(self, draft: Draft, line: Line, moment: int) -> float | None:
+        """When the order stops resting unfilled: its time in force's expiry, the algorithm's
+        cancel, or its contract's last trade (None: it would outlive the backtest)."""
+        contract, roll = draft.contract, self.rng.random()
+        ends = [contract.last_trade]
+        if roll < 0.15:
+            draft.tif = dict(DAY_TIF)
+            ends.append(line.schedule.close_of(moment))
+        elif roll < 0.25:
+            zone = HOURS[contract.asset.hours].zone
+            expiry = datetime.fromtimestamp(moment, zone).date()
+            expiry += timedelta(days=self.rng.randint(1, 20))
+            draft.tif = good_til_date(expiry)
+            ends.append(_last_open(line, datetime.combine(expiry, time.max, zone).timestamp()))
+        elif roll < 0.85:
+            life = 60 * math.exp(self.rng.uniform(math.log(30), math.log(6_000)))
+            ends.append(line.schedule.later(moment, life) or math.inf)
+        end = min(ends)
+        if end >= self.last:
+            return None  # open orders stay open when the backtest ends
+        return end if end < contract.last_trade else _last_open(line, end)
 
     # -- shared pieces --
 
-    def _submission(self, symbol: Symbol, bid: float, ask: float, last: float) -> JsonDict | None:
-        if self.rng.random() < 0.02:  # a few orders carry no submission data
-            return None
-        return {"bidPrice": bid, "askPrice": ask, "lastPrice": self._round(symbol, last)}
-
-    def _invalid(self, draft: _Draft) -> None:
-        draft.status = 7
-        value = round(abs(draft.quantity * draft.price), 2)
-        template = self.rng.choice(_INVALID_MESSAGES)
-        message = template.format(
-            id=draft.id, value=value, margin=round(value / 2, 2), symbol=draft.symbol.value
-        )
-        self._event(draft, "invalid", draft.created, message=message)
-
-    def _fill(
-        self,
-        draft: _Draft,
-        when: int,
-        price: float,
-        complete: bool = True,
-        allow_partial: bool = True,
+    def fill(
+        self, draft: Draft, line: Line, moment: float, price_at: Check, may_split: bool
     ) -> None:
-        """Fill events: sometimes several partial fills, the last one "filled" if complete."""
-        parts = self.rng.randint(2, 5) if allow_partial and self.rng.random() < 0.4 else 1
-        sizes = self._split(draft.quantity, draft.symbol.lot, parts if complete else max(parts, 2))
-        complete = complete or len(sizes) < 2  # a single lot cannot stay partially filled
+        """Fill events from `moment` on, each booked on the portfolio when the simulation
+        reaches it: sometimes several partial fills a minute or more apart (within the line's
+        hours and the contract's life), sometimes leaving the rest unfilled."""
+        contract = draft.contract
+        parts = self.rng.randint(2, 4) if may_split and self.rng.random() < 0.3 else 1
+        sizes = self._split(draft.quantity, contract.properties.lot, parts)
+        complete = len(sizes) < 2 or self.rng.random() < 0.9
         if not complete:
             sizes = sizes[:-1]
-        fills: list[tuple[float, float]] = []
-        fill_time = when
+        filled, paid, when = 0.0, 0.0, float(moment)
         for index, size in enumerate(sizes):
-            fill_price = self._round(draft.symbol, price * (1 + self.rng.gauss(0, 0.0003)))
-            last = complete and index == len(sizes) - 1
-            fill_time += self.rng.choice([0, 60, 300]) if index else 0
-            fee = self._fee(draft.symbol, size, fill_price)
-            status = "filled" if last else "partiallyFilled"
-            self._event(draft, status, fill_time, fill_price=fill_price, fill_qty=size, fee=fee)
-            fills.append((size, fill_price))
-            draft.last_fill = fill_time
-        filled = sum(size for size, _ in fills)
-        draft.price = self._round(draft.symbol, sum(s * p for s, p in fills) / filled)
-        draft.status = 3 if complete else 2
+            if index:
+                later = line.schedule.later(when, 60 * self.rng.randint(1, 5))
+                if later is None or later > min(self.last, contract.last_trade):
+                    complete = False
+                    break
+                when = later
+            when = self._fraction(line, when, contract)
+            price = contract.round(price_at(when))  # type: ignore[arg-type]
+            fee = contract.fee(size, price)
+            status = "filled" if complete and index == len(sizes) - 1 else "partiallyFilled"
+            self.add_event(draft, status, when, fill_price=price, fill_qty=size, fee=fee)
+            self.book(when, contract, size, price, fee)
+            filled, paid = filled + size, paid + size * price
+            draft.last_fill = when
+        if filled:
+            draft.price = contract.round(paid / filled)
+            draft.status = 3 if complete else 2
+
+    def _fraction(self, line: Line, moment: float, contract: Contract) -> float:
+        """LEAN writes event times with a fraction of a second in some backtests."""
+        if not self.backtest.fractional_times:
+            return moment
+        shifted = round(moment + self.rng.random(), 6)
+        inside = line.schedule.is_open(shifted) and shifted <= min(self.last, contract.last_trade)
+        return shifted if inside else moment
 
     def _split(self, quantity: float, lot: float, parts: int) -> list[float]:
         units = max(round(abs(quantity) / lot), 1)
@@ -439,103 +426,38 @@ class _OrderGenerator:
         sign = 1 if quantity > 0 else -1
         return [round(sign * (b - a) * lot, 8) for a, b in itertools.pairwise(bounds)]
 
-    def _event(
-        self,
-        draft: _Draft,
-        status: str,
-        when: float,
-        *,
-        fill_price: float = 0.0,
-        fill_qty: float = 0.0,
-        fee: float = 0.0,
-        message: str = "",
-        assigned: bool = False,
-        itm: bool | None = None,
-        symbol: Symbol | None = None,
-        quantity: float | None = None,
-    ) -> None:
-        """Append an order event with SerializedOrderEvent's keys and omissions (ref §6)."""
-        symbol = symbol or draft.symbol
-        backtest_id = self.backtest.backtest_id
-        number = len(draft.events) + 1
-        event: JsonDict = {
-            "id": f"{backtest_id}-{draft.id}-{number}",
-            "algorithmId": backtest_id,
-            "orderId": draft.id,
-            "orderEventId": number,
-            "symbol": symbol.id,
-            "symbolValue": symbol.value,
-            "symbolPermtick": symbol.event_permtick,
-            "time": float(when),
-            "status": status,
-        }
-        if fee:
-            event["orderFeeAmount"] = fee
-            event["orderFeeCurrency"] = "USD"
-        event["fillPrice"] = fill_price
-        event["fillPriceCurrency"] = symbol.currency
-        event["fillQuantity"] = fill_qty
-        event["direction"] = "buy" if (quantity or draft.quantity) > 0 else "sell"
-        if message or self.backtest.null_messages:
-            event["message"] = message or None
-        event["isAssignment"] = assigned
-        event["quantity"] = draft.quantity if quantity is None else quantity
-        event.update(draft.event_prices)
-        if symbol.security_type == 2:
-            event["isInTheMoney"] = bool(itm) if itm is not None else self._in_the_money(symbol)
-        draft.events.append(event)
+    def add_event(self, draft: Draft, status: str, moment: float, **details: object) -> None:
+        """Append an order event (see `events.new_event` for the details)."""
+        draft.events.append(new_event(self.backtest, draft, status, moment, **details))  # type: ignore[arg-type]
 
-    def _adjustment_mode(self, symbol: Symbol) -> int:
-        """Equities use the backtest's normalization; options and futures contracts trade raw."""
-        if symbol.security_type == 1:
-            return self.backtest.equity_mode
-        return 0 if symbol.security_type in (2, 5) else 1
+    def submission(self, contract: Contract, moment: float) -> JsonDict | None:
+        """The quote when the order was submitted (a few orders carry none)."""
+        if self.rng.random() < 0.02:
+            return None
+        bid, ask = contract.quote(moment)
+        return {"bidPrice": bid, "askPrice": ask, "lastPrice": contract.round(contract.mid(moment))}
 
-    def _in_the_money(self, option: Symbol) -> bool:
-        assert option.underlying is not None
-        spot = self.prices.get(option.underlying.value, option.underlying.price)
-        return spot > option.strike if option.is_call else spot < option.strike
+    def _buying_power_message(self, draft: Draft) -> str:
+        value = round(abs(draft.quantity * draft.price * draft.contract.multiplier), 2)
+        free = round(max(self.portfolio.equity, 0) * self.rng.uniform(0.01, 0.3), 2)
+        return _BUYING_POWER.format(id=draft.id, value=value, margin=round(value / 2, 2), free=free)
 
-    def _finish(self, draft: _Draft) -> None:
-        """Assemble the order in Lean's key order; optional keys only when set (ref §6)."""
-        symbol = draft.symbol
-        order: JsonDict = {**draft.before_type, "type": draft.type, **draft.after_type}
-        order["id"] = draft.id
-        order["contingentId"] = 0
-        order["brokerId"] = [] if draft.status == 7 else [str(draft.id)]
-        order["symbol"] = symbol.as_json
-        order["price"] = draft.price
-        order["priceCurrency"] = symbol.currency
-        order["time"] = order["createdTime"] = _iso_epoch(draft.created)
-        for key, moment in (
-            ("lastFillTime", draft.last_fill),
-            ("lastUpdateTime", draft.last_update),
-            ("canceledTime", draft.canceled),
-        ):
-            if moment is not None:
-                order[key] = _iso_epoch(moment)
-        if "quantity" not in order:
-            order["quantity"] = draft.quantity
-        order["status"] = draft.status
-        if draft.tag:
-            order["tag"] = draft.tag
-        order["properties"] = draft.properties
-        order["securityType"] = symbol.security_type
-        order["direction"] = 0 if draft.quantity > 0 else 1
-        order["value"] = round(draft.quantity * draft.price, 9)
-        if draft.submission is not None:
-            order["orderSubmissionData"] = draft.submission
-        order["isMarketable"] = draft.marketable
-        if draft.group is not None:
-            order["groupOrderManager"] = draft.group
-        order["priceAdjustmentMode"] = self._adjustment_mode(symbol)
-        order["events"] = draft.events
-        self.orders.append(order)
+    def invalid(self, draft: Draft, message: str) -> None:
+        """Refuse the order: one `invalid` event with LEAN's message."""
+        draft.status = 7
+        self.add_event(draft, "invalid", draft.created, message=message)
+        self.finish_order(draft)
 
 
-def serialize_orders(backtest: Backtest, seed: int) -> tuple[bytes, ...]:
-    """All of a backtest's orders as compact JSON, as Json.NET writes them (non-ASCII raw)."""
-    orders = _OrderGenerator(backtest, seed).run()
-    return tuple(
-        json.dumps(order, ensure_ascii=False, separators=(",", ":")).encode() for order in orders
-    )
+def _mark_triggered(draft: Draft) -> None:
+    if "stopTriggered" in draft.before_type:
+        draft.before_type["stopTriggered"] = True
+    if "triggerTouched" in draft.after_type:
+        draft.after_type["triggerTouched"] = True
+
+
+def _last_open(line: Line, moment: float) -> float:
+    """`moment` if the line trades then, else the close of its last session before."""
+    if line.schedule.is_open(moment):
+        return moment
+    return line.schedule.close_before(moment) or moment

@@ -14,10 +14,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from pipelines.sandbox.market import JsonDict, Symbol, pick_universe
+from pipelines.sandbox.instruments import JsonDict
 
 NOW = datetime(2025, 10, 31, 15, 0, 0, tzinfo=UTC)
 """The sandbox's fixed "now": the newest backtests were created just before it."""
+
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "USDT": "₮"}
+"""Account currencies and the symbols statistics print them with (LEAN `Currencies`)."""
+CAMEL_CASE_ORDERS = datetime(2024, 4, 1, tzinfo=UTC)
+LEGACY_PROJECT = 2
+"""The third project's backtests from before `CAMEL_CASE_ORDERS` serve their orders in the 2024
+dialect (PascalCase orders, kebab-case events), as the real 2024-03 capture has them; Lean PR
+#7877 (2024-04) wrote camelCase. (Accounts of one or two projects serve camelCase only.)"""
 
 
 @dataclass(frozen=True)
@@ -34,10 +42,11 @@ class Backtest:
     order_count: int  # orders once finished; an errored backtest's count stops at the error
     start: date  # a Monday
     tradeable_dates: int
-    universe: tuple[Symbol, ...]
     equity_mode: int  # priceAdjustmentMode of equities
     null_messages: bool  # older Lean wrote "message": null on events without a message
-    currency: str
+    account: str  # the account currency
+    fractional_times: bool  # event times with a fraction of a second
+    pascal_orders: bool  # orders served in the 2024 dialect
     parameter_set: JsonDict
     tags: tuple[str, ...]
     optimization_id: str | None
@@ -62,6 +71,18 @@ class Backtest:
     def end(self) -> date:
         weeks, days = divmod(self.tradeable_dates - 1, 5)
         return self.start + timedelta(weeks=weeks, days=days)
+
+    @property
+    def last_day(self) -> date:
+        """The last day simulated: the end, or where a runtime error stopped the run."""
+        if self.state != "error":
+            return self.end
+        return self.start + timedelta(days=int((self.end - self.start).days * self.progress))
+
+    @property
+    def currency(self) -> str:
+        """The account currency's symbol, as statistics print it."""
+        return CURRENCY_SYMBOLS[self.account]
 
     @property
     def status(self) -> str:
@@ -181,6 +202,7 @@ def _monday_before(day: date) -> date:
 
 def new_backtest(
     seed: int,
+    size_key: str,
     orders_per_backtest: int,
     project_id: int,
     index: int,
@@ -192,9 +214,11 @@ def new_backtest(
     """A project's `index`th backtest, created at `created` in `state` (see `Backtest.state`).
 
     `project_index` is given for the account's planned backtests: the first project's first
-    two are edge cases of paging (a whole number of pages, and no orders at all).
+    two are edge cases of paging (a whole number of pages, and no orders at all). Ids derive
+    from the seed and the account's size (`size_key`), so accounts of other sizes never share
+    an id.
     """
-    backtest_id = hex_id(seed, project_id, index)
+    backtest_id = hex_id(seed, size_key, project_id, index)
     rng = random.Random(f"{seed}:backtest:{backtest_id}")
     order_count = round(orders_per_backtest * rng.uniform(0.3, 1.7))
     progress = 1.0
@@ -226,10 +250,11 @@ def new_backtest(
         order_count=order_count,
         start=start,
         tradeable_dates=tradeable_dates,
-        universe=pick_universe(rng),
         equity_mode=rng.choices([1, 0, 2, 3], [60, 30, 6, 4])[0],
         null_messages=rng.random() < 0.5,
-        currency=rng.choices(["$", "€", "₮"], [90, 5, 5])[0],
+        account=rng.choices(list(CURRENCY_SYMBOLS), [90, 5, 5])[0],
+        fractional_times=rng.random() < 0.5,
+        pascal_orders=project_index == LEGACY_PROJECT and created < CAMEL_CASE_ORDERS,
         parameter_set=_parameter_set(rng, parameter_names) if rng.random() < 0.65 else {},
         tags=tuple(rng.sample(_TAGS, rng.choice([0, 0, 1, 2]))),
         optimization_id=optimization_id,
@@ -255,13 +280,21 @@ def project_json(
     name = f"{folder}{names[index % len(names)]}" + (
         f" {index // len(names) + 1}" if index >= 4 else ""
     )
-    shape = rng.choice(["empty", "list", "dict"])
-    values = [rng.choice(["20", "0.5", "weekly"]) for _ in parameter_names]
-    parameters: Any = {
-        "empty": [],
-        "list": [{"key": k, "value": v} for k, v in zip(parameter_names, values, strict=True)],
-        "dict": dict(zip(parameter_names, values, strict=True)),
-    }[shape]
+    # The real reply's shape: `[{key, value, min, max, step}]` (real_projects_read_2024-03).
+    parameters = (
+        [
+            {
+                "key": k,
+                "value": rng.choice(["20", "0.5", "weekly"]),
+                "min": None,
+                "max": None,
+                "step": None,
+            }
+            for k in parameter_names
+        ]
+        if rng.random() < 0.7
+        else []
+    )
     collaborators = [_OWNER, _COLLABORATOR] if rng.random() < 0.4 else [_OWNER]
     modified = created + timedelta(days=rng.randint(1, 700))
     return {

@@ -40,7 +40,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from pipelines.sandbox.account import SandboxAccount
-from pipelines.sandbox.market import JsonDict
+from pipelines.sandbox.instruments import JsonDict
 
 SANDBOX_USER_ID = "100001"
 SANDBOX_API_TOKEN = "sandbox-token-0123456789abcdef"  # the sandbox's fixed, public credentials

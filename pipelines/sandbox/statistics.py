@@ -1,261 +1,283 @@
-"""A backtest's performance numbers and the statistics the API formats from them.
+"""A backtest's statistics, computed from its simulation as LEAN computes them, and formatted as
+LEAN and the API format them.
 
-`performance` draws one backtest's numbers from the seed; `statistics`,
-`runtime_statistics`, `total_performance` (for `backtests/read`) and `summary_statistics`
-(for `backtests/list`) format them as Lean and the API do. ("ref §N" is section N of
+`performance` follows LEAN's `PortfolioStatistics` (QuantConnect/Lean
+`Common/Statistics/PortfolioStatistics.cs`, `Statistics.cs`, `StatisticsBuilder.cs`): daily
+returns of the equity curve without its first day, 252 trading days a year, the risk-free
+rate averaged over the curve's days (LEAN's default model: the Fed's primary credit rate),
+win and loss rates from closing fills' profit less twice their fee. `statistics`,
+`runtime_statistics`, `total_performance` and `summary_statistics` format one `Performance`
+for `backtests/read` and `backtests/list`. ("ref §N" is section N of
 `/work/shared/reference/quantconnect-api.md`.)
 """
 
 from __future__ import annotations
 
-import dataclasses
+import bisect
+import itertools
 import math
-import random
+import statistics as stats
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from pipelines.sandbox.market import SECURITY_TYPE_NAMES, JsonDict
-from pipelines.sandbox.records import Backtest, iso
+from pipelines.sandbox.orders import Simulation
+from pipelines.sandbox.portfolio import Mark
+from pipelines.sandbox.properties import SECURITY_TYPE_NAMES
 
+TRADING_DAYS = 252  # LEAN's default TradingDaysPerYear
 # Statistics keys changed over time (ref §5): backtests carry the keys of the Lean that ran them.
 PORTFOLIO_TURNOVER_ADDED = datetime(2023, 3, 1, tzinfo=UTC)
 SORTINO_ADDED = datetime(2023, 12, 1, tzinfo=UTC)
 TOTAL_ORDERS_RENAMED = datetime(2024, 3, 6, tzinfo=UTC)  # "Total Trades" -> "Total Orders"
 DRAWDOWN_RECOVERY_ADDED = datetime(2025, 7, 1, tzinfo=UTC)
 
+# The Fed's primary credit rate (percent) from each change on: what LEAN's default risk-free
+# model (InterestRateProvider) averages. Public Federal Reserve announcements, 2015-2025.
+_PRIMARY_CREDIT = (
+    (date(2015, 12, 17), 1.00),
+    (date(2016, 12, 15), 1.25),
+    (date(2017, 3, 16), 1.50),
+    (date(2017, 6, 15), 1.75),
+    (date(2017, 12, 14), 2.00),
+    (date(2018, 3, 22), 2.25),
+    (date(2018, 6, 14), 2.50),
+    (date(2018, 9, 27), 2.75),
+    (date(2018, 12, 20), 3.00),
+    (date(2019, 8, 1), 2.75),
+    (date(2019, 9, 19), 2.50),
+    (date(2019, 10, 31), 2.25),
+    (date(2020, 3, 4), 1.75),
+    (date(2020, 3, 16), 0.25),
+    (date(2022, 3, 17), 0.50),
+    (date(2022, 5, 5), 1.00),
+    (date(2022, 6, 16), 1.75),
+    (date(2022, 7, 28), 2.50),
+    (date(2022, 9, 22), 3.25),
+    (date(2022, 11, 3), 4.00),
+    (date(2022, 12, 15), 4.50),
+    (date(2023, 2, 2), 4.75),
+    (date(2023, 3, 23), 5.00),
+    (date(2023, 5, 4), 5.25),
+    (date(2023, 7, 27), 5.50),
+    (date(2024, 9, 19), 5.00),
+    (date(2024, 11, 8), 4.75),
+    (date(2024, 12, 19), 4.50),
+    (date(2025, 9, 18), 4.25),
+    (date(2025, 10, 30), 4.00),
+)
+_RATE_DAYS = [(d - date(1970, 1, 1)).days for d, _ in _PRIMARY_CREDIT]
+# A rough daily dollar volume per security type, for the capacity estimate.
+_LIQUIDITY = {
+    "Option": 2e6,
+    "FutureOption": 5e6,
+    "IndexOption": 5e7,
+    "Cfd": 1e8,
+    "Crypto": 1e9,
+    "CryptoFuture": 5e9,
+    "Equity": 5e9,
+    "Future": 2e10,
+    "Forex": 1e11,
+}
 
-def _trim(value: float, places: int) -> str:
-    """Invariant-culture decimal text without trailing zeros: 1.970 -> "1.97", 0 -> "0"."""
-    text = f"{value:.{places}f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
 
-
-def _pct3(value: float) -> str:
-    """Ref §5: "271.453%", "2.200%"; a zero prints as "0%"."""
-    return "0%" if value == 0 else f"{value:.3f}%"
-
-
-def _capacity(value: float, currency: str) -> str:
-    """Ref §5: capacity rounded to 2 significant digits, money with no thousands separator."""
-    return f"{currency}{float(f'{value:.2g}'):.2f}"
-
-
-def _n2(value: float, currency: str) -> str:
-    """Ref §5: runtime statistics use .NET "N2": "$100,670.36", negatives as "$-4.94"."""
-    return f"{currency}{value:,.2f}"
+def risk_free_rate(days: list[int]) -> float:
+    """The average primary credit rate (a fraction) over epoch days."""
+    rates = [_PRIMARY_CREDIT[max(bisect.bisect_right(_RATE_DAYS, d) - 1, 0)][1] for d in days]
+    return sum(rates) / len(rates) / 100 if rates else 0.0
 
 
 @dataclass(frozen=True)
-class _Performance:
-    """The numbers behind one backtest's statistics, in the units the API prints (percent)."""
+class Performance:
+    """The numbers behind one backtest's statistics (fractions, as LEAN keeps them), and the
+    portfolio at the end and where a running backtest has got to (for runtime statistics)."""
 
+    start_equity: float
+    end_equity: float
     net_profit: float
     car: float
     drawdown: float
+    recovery: int
     sharpe: float
     sortino: float
     psr: float
-    win_rate: float
-    average_win: float
-    average_loss: float
     alpha: float
     beta: float
     annual_std: float
+    annual_variance: float
     information_ratio: float
     tracking_error: float
     treynor: float
-    start_equity: float
+    win_rate: float
+    loss_rate: float
+    average_win: float
+    average_loss: float
+    profit_loss_ratio: float
+    expectancy: float
     fees: float
-    capacity: float
     turnover: float
-    recovery: int
+    capacity: float
     lowest_capacity_asset: str
-    holdings: float
-    unrealized: float
-    volume: float
-
-    @property
-    def loss_rate(self) -> float:
-        return 0.0 if self.win_rate == 0 else 100.0 - self.win_rate
-
-    @property
-    def end_equity(self) -> float:
-        return round(self.start_equity * (1 + self.net_profit / 100), 2)
-
-    @property
-    def profit_loss_ratio(self) -> float:
-        return 0.0 if self.average_loss == 0 else self.average_win / -self.average_loss
-
-    @property
-    def expectancy(self) -> float:
-        if self.win_rate == 0:
-            return 0.0
-        return self.win_rate / 100 * self.profit_loss_ratio - self.loss_rate / 100
+    total_orders: int
+    winners: int
+    losers: int
+    total_profit_loss: float
+    security_types: str
+    final: Mark
+    current: Mark
 
 
-def performance(seed: int, backtest: Backtest) -> _Performance:
-    """A backtest's numbers, drawn from `(seed, backtest id)`; all zero when it has no orders."""
-    rng = random.Random(f"{seed}:performance:{backtest.backtest_id}")
-    start_equity = rng.choice([100_000.0, 100_000.0, 1_000_000.0, 25_000.0])
-    if backtest.order_count == 0:
-        zeros = dict.fromkeys((f.name for f in dataclasses.fields(_Performance)), 0.0)
-        return _Performance(
-            **{**zeros, "start_equity": start_equity, "recovery": 0, "lowest_capacity_asset": ""}
-        )
-    years = backtest.tradeable_dates / 252
-    net_profit = max(-85.0, rng.gauss(7.0, 20.0))
-    sharpe = rng.gauss(0.6, 0.9)
-    annual_std = rng.uniform(0.05, 0.45)
-    beta = rng.gauss(0.8, 0.4)
-    lowest = min(backtest.universe, key=lambda s: (s.security_type != 2, s.value))
-    return _Performance(
-        net_profit=net_profit,
-        car=((1 + net_profit / 100) ** (1 / years) - 1) * 100,
-        drawdown=abs(rng.gauss(12.0, 8.0)) + 0.4,
-        sharpe=sharpe,
-        sortino=sharpe * rng.uniform(1.1, 1.6),
-        psr=100 / (1 + math.exp(-2.5 * sharpe + 1.0)),
-        win_rate=float(rng.randint(25, 75)),
-        average_win=rng.uniform(0.05, 3.0),
-        average_loss=-rng.uniform(0.05, 2.5),
-        alpha=rng.gauss(0.01, 0.06),
-        beta=beta,
-        annual_std=annual_std,
-        information_ratio=rng.gauss(0.0, 0.8),
-        tracking_error=rng.uniform(0.02, 0.3),
-        treynor=sharpe * annual_std / beta if abs(beta) > 0.05 else 0.0,
-        start_equity=start_equity,
-        fees=backtest.order_count * rng.uniform(0.9, 4.5),
-        capacity=10 ** rng.uniform(4.5, 9.5),
-        turnover=rng.uniform(0.5, 80.0),
-        recovery=rng.randint(0, 420),
-        lowest_capacity_asset=lowest.id,
-        holdings=rng.choice([0.0, start_equity * rng.uniform(0.1, 0.9)]),
-        unrealized=rng.gauss(0, start_equity * 0.002),
-        volume=start_equity * rng.uniform(2, 40),
+def _moments(values: list[float]) -> tuple[float, float]:
+    """Sample skewness and excess kurtosis, bias-corrected (MathNet's estimators)."""
+    n = len(values)
+    if n < 4:
+        return 0.0, 0.0
+    mean, deviation = stats.fmean(values), stats.stdev(values)
+    standard = [(v - mean) / deviation for v in values]
+    skew = n / ((n - 1) * (n - 2)) * sum(z**3 for z in standard)
+    fourth = n * (n + 1) / ((n - 1) * (n - 2) * (n - 3)) * sum(z**4 for z in standard)
+    return skew, fourth - 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))
+
+
+def _psr(returns: list[float], risk_free: float) -> float:
+    """LEAN's probabilistic Sharpe ratio against a Sharpe of 1, de-annualized."""
+    deviation = stats.stdev(returns)
+    if deviation == 0:
+        return 0.0
+    observed = (stats.fmean(returns) - risk_free / TRADING_DAYS) / deviation
+    skew, kurtosis = _moments(returns)
+    spread = (1 - skew * observed + (kurtosis - 1) / 4 * observed**2) / (len(returns) - 1)
+    if spread <= 0:
+        return 0.0
+    value = (observed - 1 / math.sqrt(TRADING_DAYS)) / math.sqrt(spread)
+    return 0.5 * (1 + math.erf(value / math.sqrt(2)))
+
+
+def _drawdown(equity: list[float], days: list[int]) -> tuple[float, int]:
+    """The largest fall from a peak (a fraction, rounded to 3 places as LEAN does) and the
+    longest recovery from one, in days."""
+    peak, peak_day, started, worst, recovery = equity[0], days[0], None, 0.0, 0
+    for value, day in zip(equity, days, strict=True):
+        if value >= peak:
+            if started is not None:
+                recovery, started = max(recovery, day - started), None
+            peak, peak_day = value, day
+        fall = value / peak - 1
+        if fall < 0:
+            worst = min(worst, fall)
+            started = peak_day if started is None else started
+    return round(abs(worst), 3), recovery
+
+
+def _trades(records: list[float], capital: float) -> tuple[float, float, int, int]:
+    """Average win and loss rates (of the running capital) and the counts of each."""
+    running, wins, losses, won, lost = capital, 0.0, 0.0, 0, 0
+    for profit in records:
+        if profit > 0:
+            wins, won = wins + profit / running, won + 1
+        else:
+            losses, lost = losses + profit / running, lost + 1
+        running += profit
+    return (wins / won if won else 0.0), (losses / lost if lost else 0.0), won, lost
+
+
+def performance(simulation: Simulation) -> Performance:
+    """Every statistic of a finished simulation."""
+    portfolio, backtest = simulation.portfolio, simulation.backtest
+    marks = portfolio.marks
+    equity, days = [m.equity for m in marks], [m.day for m in marks]
+    returns = [b / a - 1 for a, b in itertools.pairwise(equity)][1:]
+    closes = [simulation.benchmark.close(day) for day in days]
+    benchmark = [b / a - 1 for a, b in itertools.pairwise(closes)][1:]
+    start, end = portfolio.capital, equity[-1]
+    average_win, average_loss, won, lost = _trades(portfolio.records, start)
+    profit_loss = average_win / abs(average_loss) if average_loss else 0.0
+    win_rate = won / (won + lost) if won + lost else 0.0
+    loss_rate = lost / (won + lost) if won + lost else 0.0
+    samples = [(m.volume - p.volume) / m.equity for p, m in itertools.pairwise(marks) if m.equity]
+    turnover = stats.fmean(samples) if samples else 0.0
+    traded = {line.contracts[0].security_type: line for line in simulation.tradable}
+    thinnest = min(traded, key=lambda kind: _LIQUIDITY[kind], default="Equity")
+    lowest = traded[thinnest].contracts[0].sid if traded else ""
+    numbers = dict.fromkeys(
+        (
+            "car",
+            "sharpe",
+            "sortino",
+            "psr",
+            "alpha",
+            "beta",
+            "annual_std",
+            "annual_variance",
+            "information_ratio",
+            "tracking_error",
+            "treynor",
+        ),
+        0.0,
+    )
+    if len(returns) >= 2 and start:
+        numbers |= _ratios(returns, benchmark, risk_free_rate(days))
+        years = (days[-1] - days[0]) / 365
+        numbers["car"] = (end / start) ** (1 / years) - 1 if years and end > 0 else 0.0
+    drawdown, recovery = _drawdown(equity, days)
+    return Performance(
+        start_equity=start,
+        end_equity=end,
+        net_profit=end / start - 1 if start else 0.0,
+        drawdown=drawdown,
+        recovery=recovery,
+        win_rate=win_rate,
+        loss_rate=loss_rate,
+        average_win=average_win,
+        average_loss=average_loss,
+        profit_loss_ratio=profit_loss,
+        expectancy=win_rate * profit_loss - loss_rate,
+        fees=portfolio.fees,
+        turnover=turnover,
+        capacity=_LIQUIDITY[thinnest] * 0.01 / max(turnover, 0.01) if traded else 0.0,
+        lowest_capacity_asset=lowest,
+        total_orders=backtest.order_count,
+        winners=won,
+        losers=lost,
+        total_profit_loss=end - start,
+        security_types=",".join(
+            sorted(
+                {
+                    SECURITY_TYPE_NAMES[c.type_code]
+                    for line in simulation.lines
+                    for c in line.contracts[:1]
+                }
+            )
+        ),
+        final=marks[-1],
+        current=marks[round(backtest.progress * (len(marks) - 1))],
+        **numbers,
     )
 
 
-def statistics(backtest: Backtest, perf: _Performance) -> JsonDict:
-    """The `statistics` map as Lean's StatisticsBuilder formats it (ref §5)."""
-    created, money = backtest.created, backtest.currency
-    orders_key = "Total Orders" if created >= TOTAL_ORDERS_RENAMED else "Total Trades"
-    stats: JsonDict = {
-        orders_key: str(backtest.order_count),
-        "Average Win": f"{_trim(perf.average_win, 2)}%",
-        "Average Loss": f"{_trim(perf.average_loss, 2)}%",
-        "Compounding Annual Return": _pct3(perf.car),
-        "Drawdown": _pct3(perf.drawdown),
-        "Expectancy": _trim(perf.expectancy, 3),
-    }
-    if created >= TOTAL_ORDERS_RENAMED:
-        stats["Start Equity"] = _trim(perf.start_equity, 2)
-        stats["End Equity"] = _trim(perf.end_equity, 2)
-    stats["Net Profit"] = _pct3(perf.net_profit)
-    stats["Sharpe Ratio"] = _trim(perf.sharpe, 3)
-    if created >= SORTINO_ADDED:
-        stats["Sortino Ratio"] = _trim(perf.sortino, 3)
-    stats.update(
-        {
-            "Probabilistic Sharpe Ratio": _pct3(perf.psr),
-            "Loss Rate": f"{perf.loss_rate:.0f}%",
-            "Win Rate": f"{perf.win_rate:.0f}%",
-            "Profit-Loss Ratio": _trim(perf.profit_loss_ratio, 2),
-            "Alpha": _trim(perf.alpha, 3),
-            "Beta": _trim(perf.beta, 3),
-            "Annual Standard Deviation": _trim(perf.annual_std, 3),
-            "Annual Variance": _trim(perf.annual_std**2, 3),
-            "Information Ratio": _trim(perf.information_ratio, 3),
-            "Tracking Error": _trim(perf.tracking_error, 3),
-            "Treynor Ratio": _trim(perf.treynor, 3),
-            "Total Fees": f"{money}{perf.fees:.2f}",
-            "Estimated Strategy Capacity": _capacity(perf.capacity, money),
-            "Lowest Capacity Asset": perf.lowest_capacity_asset,
-        }
+def _ratios(returns: list[float], benchmark: list[float], risk_free: float) -> dict[str, float]:
+    """Sharpe, Sortino, PSR, alpha, beta and the rest, from daily returns."""
+    annual = (stats.fmean(returns) + 1) ** TRADING_DAYS - 1
+    variance = stats.variance(returns) * TRADING_DAYS
+    deviation = math.sqrt(variance)
+    downside = [r for r in returns if r < 0]
+    downside_deviation = (
+        math.sqrt(stats.variance(downside) * TRADING_DAYS) if len(downside) > 1 else 0.0
     )
-    if created >= PORTFOLIO_TURNOVER_ADDED:
-        stats["Portfolio Turnover"] = f"{perf.turnover:.2f}%"
-    if created >= DRAWDOWN_RECOVERY_ADDED:
-        stats["Drawdown Recovery"] = str(perf.recovery)
-    if backtest.state == "error":
-        # Placeholders for values a crashed run could not compute (ref §5, §9.2).
-        stats["Probabilistic Sharpe Ratio"] = "-"
-        stats["Information Ratio"] = "-"
-    return stats
-
-
-def runtime_statistics(backtest: Backtest, perf: _Performance) -> JsonDict:
-    """`runtimeStatistics` with N2 money, "-$" fees and "P" percentages (ref §5)."""
-    share = 1.0 if backtest.finished else backtest.progress
-    net = perf.start_equity * perf.net_profit / 100 * share
-    money = backtest.currency
+    benchmark_annual = (stats.fmean(benchmark) + 1) ** TRADING_DAYS - 1
+    benchmark_variance = stats.variance(benchmark)
+    beta = stats.covariance(returns, benchmark) / benchmark_variance if benchmark_variance else 0.0
+    tracking = math.sqrt(
+        stats.variance([r - b for r, b in zip(returns, benchmark, strict=True)]) * TRADING_DAYS
+    )
     return {
-        "Equity": _n2(perf.start_equity + net, money),
-        "Fees": f"-{_n2(perf.fees * share, money)}",
-        "Holdings": _n2(perf.holdings, money),
-        "Net Profit": _n2(net, money),
-        "Probabilistic Sharpe Ratio": f"{perf.psr * share:.0f}%",
-        "Return": f"{net / perf.start_equity * 100:,.2f} %",
-        "Unrealized": _n2(perf.unrealized, money),
-        "Volume": _n2(perf.volume * share, money),
+        "sharpe": (annual - risk_free) / deviation if deviation else 0.0,
+        "sortino": (annual - risk_free) / downside_deviation if downside_deviation else 0.0,
+        "psr": _psr(returns, risk_free),
+        "alpha": annual - (risk_free + beta * (benchmark_annual - risk_free)) if beta else 0.0,
+        "beta": beta,
+        "annual_std": deviation,
+        "annual_variance": variance,
+        "information_ratio": (annual - benchmark_annual) / tracking if tracking else 0.0,
+        "tracking_error": tracking,
+        "treynor": (annual - risk_free) / beta if beta else 0.0,
     }
-
-
-def total_performance(backtest: Backtest, perf: _Performance) -> JsonDict:
-    """A small `totalPerformance` (OAS AlgorithmPerformance): fractions, camelCase keys."""
-    trades = backtest.order_count // 2
-    winners = round(trades * perf.win_rate / 100)
-    pnl = perf.end_equity - perf.start_equity
-    return {
-        "tradeStatistics": {
-            "startDateTime": iso(backtest.start),
-            "endDateTime": iso(backtest.end),
-            "totalNumberOfTrades": trades,
-            "numberOfWinningTrades": winners,
-            "numberOfLosingTrades": trades - winners,
-            "totalProfitLoss": round(pnl, 2),
-            "winRate": round(perf.win_rate / 100, 4),
-            "lossRate": round(perf.loss_rate / 100, 4),
-            "profitLossRatio": round(perf.profit_loss_ratio, 4),
-            "totalFees": round(perf.fees, 2),
-        },
-        "portfolioStatistics": {
-            "averageWinRate": round(perf.average_win / 100, 6),
-            "averageLossRate": round(perf.average_loss / 100, 6),
-            "startEquity": perf.start_equity,
-            "endEquity": perf.end_equity,
-            "compoundingAnnualReturn": round(perf.car / 100, 6),
-            "drawdown": round(perf.drawdown / 100, 4),
-            "totalNetProfit": round(perf.net_profit / 100, 6),
-            "sharpeRatio": round(perf.sharpe, 4),
-            "probabilisticSharpeRatio": round(perf.psr / 100, 6),
-            "alpha": round(perf.alpha, 4),
-            "beta": round(perf.beta, 4),
-            "portfolioTurnover": round(perf.turnover / 100, 4),
-        },
-        "closedTrades": [],
-    }
-
-
-def summary_statistics(backtest: Backtest, perf: _Performance) -> JsonDict:
-    """The numbers a `backtests/list` entry adds with `includeStatistics` (ref §4)."""
-    final = backtest.finished
-    numbers = {
-        "sharpeRatio": perf.sharpe,
-        "alpha": perf.alpha,
-        "beta": perf.beta,
-        "compoundingAnnualReturn": perf.car,
-        "drawdown": perf.drawdown,
-        "lossRate": perf.loss_rate,
-        "netProfit": perf.net_profit,
-        "psr": perf.psr,
-        "sortinoRatio": perf.sortino,
-        "treynorRatio": perf.treynor,
-        "winRate": perf.win_rate,
-    }
-    summary: JsonDict = {key: round(value, 3) if final else 0.0 for key, value in numbers.items()}
-    summary["trades"] = backtest.served_orders
-    summary["parameters"] = len(backtest.parameter_set)
-    types = sorted({s.security_type for s in backtest.universe})
-    summary["securityTypes"] = ",".join(SECURITY_TYPE_NAMES[t] for t in types)
-    return summary

@@ -11,19 +11,30 @@ from pipelines.schema.columns import Table
 
 
 def warehouse_check(
-    asset: str, name: str, query: str, description: str, table: Table | None = None
+    asset: str,
+    name: str,
+    query: str,
+    description: str,
+    table: Table | None = None,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
 ) -> dg.AssetChecksDefinition:
-    """A check of `asset` by the named query of `sql/checks.sql` (about `table`, if given)."""
+    """A check of `asset` by the named query of `sql/checks.sql` (about `table`, if given);
+    a failure has `severity`."""
 
     @dg.asset_check(asset=asset, name=name, description=description, pool=WRITER_POOL)
     def check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         with warehouse.writer() as store:
             row = store.check(query, table)
         failures = int(row.pop("failures"))
-        metadata = {"failures": failures, **{k: dg.MetadataValue.json(v) for k, v in row.items()}}
-        return dg.AssetCheckResult(passed=failures == 0, metadata=metadata)
+        metadata = {"failures": failures, **{k: _metadata(v) for k, v in row.items()}}
+        return dg.AssetCheckResult(passed=failures == 0, metadata=metadata, severity=severity)
 
     return check
+
+
+def _metadata(value: object) -> object:
+    """A count as a number, anything else (examples) as JSON."""
+    return value if isinstance(value, int) else dg.MetadataValue.json(value)
 
 
 def unique_key_check(table: Table, name: str) -> dg.AssetChecksDefinition:

@@ -58,9 +58,3 @@ every_event_has_its_order = warehouse_check(
     "order_events_without_order",
     "Every order event belongs to a loaded order.",
 )
-orders_match_total_orders = warehouse_check(
-    ORDERS.name,
-    "orders_match_total_orders",
-    "orders_differing_from_total_orders",
-    'Each loaded backtest has as many orders as its "Total Orders" statistic says.',
-)

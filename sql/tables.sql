@@ -82,6 +82,7 @@ CREATE TABLE IF NOT EXISTS backtest_statistics (
     statistic VARCHAR,
     value_text VARCHAR,
     value DOUBLE,
+    currency VARCHAR,
     PRIMARY KEY (backtest_id, statistic)
 );
 

@@ -99,7 +99,7 @@ def test_full_sync_fills_every_table_per_the_contract(sandbox: SandboxServer, wa
             assert [c.name for c in schema.columns] == conn.table(view).columns
     assert views["preview"].startswith("**backtest_summary**")
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == 8 and all(c.passed for c in checks)
+    assert len(checks) == 10 and all(c.passed for c in checks)
 
 
 def test_a_rerun_with_no_change_upstream_fetches_no_orders_and_changes_nothing(

@@ -202,6 +202,7 @@ def test_statistics_keep_text_and_parsed_value_and_empty_list_gives_no_rows():
             "statistic": "Net Profit",
             "value_text": "1.692%",
             "value": 1.692,
+            "currency": None,
         },
         {
             "project_id": 101,
@@ -209,6 +210,7 @@ def test_statistics_keep_text_and_parsed_value_and_empty_list_gives_no_rows():
             "statistic": "Total Fees",
             "value_text": "$3.44",
             "value": 3.44,
+            "currency": "USD",
         },
         {
             "project_id": 101,
@@ -216,6 +218,7 @@ def test_statistics_keep_text_and_parsed_value_and_empty_list_gives_no_rows():
             "statistic": "Sortino Ratio",
             "value_text": "-",
             "value": None,
+            "currency": None,
         },
     ]
     # A running backtest's statistics arrive as `[]`, not `{}` (reference §2).
@@ -354,6 +357,22 @@ def test_orders_the_fast_reader_rejects_take_the_record_path_with_the_same_resul
     flat = flatten_one(BACKTEST_ID, orders)
     assert flat.slow_reason is not None and reason in flat.slow_reason
     assert_same_rows(flat, orders, BACKTEST_ID)
+
+
+def test_only_the_backtests_the_fast_reader_rejects_take_the_record_path():
+    legacy = {"Id": 7, "Type": 0, "Status": 3, "Symbol": {"Value": "SPY"}, "Events": []}
+    groups = [
+        RawOrders(101, "a" * 32, raw(MARKET_ORDER, COMBO_LEG)),
+        RawOrders(101, "b" * 32, raw(legacy)),  # another dialect: PascalCase
+        RawOrders(101, "c" * 32, raw({**MARKET_ORDER, "id": 3})),
+    ]
+    flat = flatten_raw_orders(groups, {})
+    assert flat.slow_reason is not None and flat.slow_orders == 1
+    assert flat.orders_per_group == [2, 1, 1] and flat.events_per_group == [2, 0, 2]
+    ids = ["a" * 32] * 2 + ["b" * 32] + ["c" * 32]
+    every_order = [MARKET_ORDER, COMBO_LEG, legacy, {**MARKET_ORDER, "id": 3}]
+    assert flat.orders.equals(orders_to_arrow(101, ids, every_order))
+    assert flat.order_events.equals(order_events_to_arrow(101, ids, every_order))
 
 
 def test_repeated_orders_and_events_are_dropped_within_a_backtest_only():

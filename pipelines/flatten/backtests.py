@@ -7,7 +7,7 @@ import pyarrow as pa
 
 from pipelines.flatten.records import Notes, Record, records_to_arrow
 from pipelines.schema.backtests import BACKTEST_STATISTICS, BACKTESTS
-from pipelines.schema.values import parse_statistic_value
+from pipelines.schema.values import parse_statistic_currency, parse_statistic_value
 
 
 def backtests_to_arrow(
@@ -34,5 +34,6 @@ def statistics_to_arrow(project_id: int, backtest_id: str, statistics: Any) -> p
             "statistic": [str(name) for name, _ in items],
             "value_text": texts,
             "value": [parse_statistic_value(text) for text in texts],
+            "currency": [parse_statistic_currency(text) for text in texts],
         },
     )

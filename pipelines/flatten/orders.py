@@ -126,11 +126,14 @@ class FlatOrders:
     events_per_group: list[int]
     duplicate_orders: int
     duplicate_events: int
-    slow_reason: str | None  # why the fast reader rejected these orders, which then were
-    # flattened record by record; None when it took them
+    slow_reason: str | None  # why the fast reader rejected these orders; None when it took them
+    slow_orders: int  # the orders then flattened record by record (those of the backtests
+    # it rejected again, read one by one)
     notes: Notes  # what was worked around: see `records_to_arrow`
 
 
+# What the fast reader raises for orders outside the wire schema.
+_REJECTED = (*NOT_CONVERTIBLE, ValueError)
 _WIRE_OPTIONS = pa_json.ParseOptions(
     explicit_schema=pa.schema(list(ORDER_WIRE)), unexpected_field_behavior="error"
 )
@@ -157,10 +160,12 @@ def flatten_raw_orders(
     notes: Notes = Counter()
     try:
         orders, events, event_parents = _read_wire_orders(raw, project_ids, backtest_ids, notes)
-        slow_reason = None
-    except (*NOT_CONVERTIBLE, ValueError) as error:
+        slow_reason, slow_orders = None, 0
+    except _REJECTED as error:
         notes.clear()
-        orders, events, event_parents = _decode_orders(raw, project_ids, backtest_ids, notes)
+        orders, events, event_parents, slow_orders = _read_group_by_group(
+            groups, backtests, project_ids, backtest_ids, notes
+        )
         slow_reason = str(error)
     keep_orders = _first_sightings(groups, orders.column("order_id"), seen)
     keep_events = _first_events(event_parents, events.column("order_event_id"), keep_orders)
@@ -173,8 +178,37 @@ def flatten_raw_orders(
         duplicate_orders=int(len(keep_orders) - keep_orders.sum()),
         duplicate_events=int((keep_orders[event_parents] & ~keep_events).sum()),
         slow_reason=slow_reason,
+        slow_orders=slow_orders,
         notes=notes,
     )
+
+
+def _read_group_by_group(
+    groups: Sequence[RawOrders],
+    backtests: np.ndarray,
+    project_ids: pa.Array,
+    backtest_ids: pa.Array,
+    notes: Notes,
+) -> tuple[pa.Table, pa.Table, np.ndarray, int]:
+    """A batch the fast reader rejected, read again a backtest at a time: only the backtests it
+    rejects take the record-by-record path (a backtest in the 2024 PascalCase dialect among
+    camelCase ones, say). Returns the orders, events, each event's order and how many orders
+    went slowly."""
+    orders, events, parents = [], [], []
+    slow_orders = start = 0
+    for group in groups:
+        end = start + len(group.orders)
+        raw, ids = list(group.orders), (project_ids[start:end], backtest_ids[start:end])
+        try:
+            flat = _read_wire_orders(raw, *ids, notes)
+        except _REJECTED:
+            flat = _decode_orders(raw, *ids, notes)
+            slow_orders += len(raw)
+        orders.append(flat[0])
+        events.append(flat[1])
+        parents.append(flat[2] + start)
+        start = end
+    return pa.concat_tables(orders), pa.concat_tables(events), np.concatenate(parents), slow_orders
 
 
 def _read_wire_orders(

@@ -85,6 +85,9 @@ BACKTEST_STATISTICS = Table(
         parent_column("statistic", "VARCHAR", 'The statistic\'s name, e.g. "Sharpe Ratio"'),
         parent_column("value_text", "VARCHAR", 'The raw formatted string, e.g. "$100,670.36"'),
         parent_column("value", "DOUBLE", "The parsed number; NULL for '-', '' or non-numbers"),
+        parent_column(
+            "currency", "VARCHAR", "An amount's currency ($ → USD, € → EUR, BUSD), else NULL"
+        ),
     ),
 )
 

@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.schema import time_in_force as tif
 from pipelines.schema.columns import (
     Path_,
     Table,
@@ -25,14 +26,6 @@ from pipelines.schema.enums import (
     SECURITY_TYPE,
 )
 from pipelines.schema.symbols import market_array, market_of
-from pipelines.schema.time_in_force import (
-    PROPERTIES_WIRE,
-    properties_json_array,
-    time_in_force,
-    time_in_force_array,
-    time_in_force_expiry,
-    time_in_force_expiry_array,
-)
 from pipelines.schema.values import parse_bool
 
 CODE, NAME, EPOCH = pa.int64(), pa.string(), pa.float64()  # wire types of enums and times
@@ -108,22 +101,22 @@ ORDERS = Table(
         column(
             "time_in_force",
             "VARCHAR",
-            parse=time_in_force,
-            parse_array=time_in_force_array,
+            parse=tif.time_in_force,
+            parse_array=tif.time_in_force_array,
             description="GoodTilCanceled, Day or GoodTilDate, in any shape LEAN wrote it",
         ),
         column(
             "time_in_force_expiry",
             "TIMESTAMPTZ",
-            parse=time_in_force_expiry,
-            parse_array=time_in_force_expiry_array,
+            parse=tif.time_in_force_expiry,
+            parse_array=tif.time_in_force_expiry_array,
         ),
         column(
             "properties",
             "JSON",
             "properties",
-            wire=PROPERTIES_WIRE,
-            parse_array=properties_json_array,
+            wire=tif.PROPERTIES_WIRE,
+            parse_array=tif.properties_json_array,
         ),
         column("submission_bid_price", "DOUBLE", "orderSubmissionData", "bidPrice"),
         column("submission_ask_price", "DOUBLE", "orderSubmissionData", "askPrice"),

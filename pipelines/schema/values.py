@@ -15,6 +15,8 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.schema.currencies import currency_of
+
 
 def parse_timestamp(raw: Any) -> datetime | None:
     """Parse a QuantConnect time as a UTC instant.
@@ -93,16 +95,23 @@ _STATISTIC_NUMBER = re.compile(
 )
 
 
+def _statistic_match(text: str | None) -> re.Match[str] | None:
+    if text is None:
+        return None
+    match = _STATISTIC_NUMBER.fullmatch(text.strip())
+    if match is None or (match["gap"] and any(c.isalpha() for c in match["currency"])):
+        return None
+    return match
+
+
 def parse_statistic_value(text: str | None) -> float | None:
     """Parse a formatted statistic ("$100,670.36", "1.692%", "-$24.70", "BUSD99.75") into a
     float.
 
     `"-"`, `""` and values that are not numbers (such as a symbol id) give None.
     """
-    if text is None:
-        return None
-    match = _STATISTIC_NUMBER.fullmatch(text.strip())
-    if match is None or (match["gap"] and any(c.isalpha() for c in match["currency"])):
+    match = _statistic_match(text)
+    if match is None:
         return None
     value = float(match["digits"].replace(",", "") + (match["exponent"] or ""))
     if (match["sign"] == "-") != (match["inner_sign"] == "-"):
@@ -125,6 +134,13 @@ def timestamps_from_epoch(seconds: pa.Array) -> pa.Array:
     """Epoch seconds (order event `time`) as UTC instants, rounded to the microsecond."""
     micros = pc.round(pc.multiply(seconds.cast(pa.float64()), 1_000_000))
     return micros.cast(pa.int64()).cast(_TIMESTAMP)
+
+
+def parse_statistic_currency(text: str | None) -> str | None:
+    """The currency of a formatted amount ("$3.44" → USD, "€12.50" → EUR, "BUSD99.75" → BUSD;
+    `pipelines.schema.currencies`); None for a percentage, a plain number or a non-number."""
+    match = _statistic_match(text)
+    return None if match is None else currency_of(match["currency"])
 
 
 STANDARD_PARSERS: dict[str, Callable[[Any], Any]] = {

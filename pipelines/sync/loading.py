@@ -157,7 +157,7 @@ class OrdersLoader:
         except Exception as error:  # a payload no test foresaw: contain it, load the rest
             self._fail_unflattened(batch, error)
             return
-        self._note_flattening(flat, sum(len(f.orders) for f in batch))
+        self._note_flattening(flat)
         started = time.perf_counter()
         try:
             self._write_batch(batch, flat)
@@ -230,18 +230,18 @@ class OrdersLoader:
             from_parts=parked is not None,
         )
 
-    def _note_flattening(self, flat: FlatOrders, orders: int) -> None:
+    def _note_flattening(self, flat: FlatOrders) -> None:
         self.totals.duplicate_orders_dropped += flat.duplicate_orders
         self.totals.duplicate_events_dropped += flat.duplicate_events
         self.notes.update(flat.notes)
-        if flat.slow_reason is not None:
+        if flat.slow_orders:
             if not self.totals.orders_flattened_slowly:
                 self.log.warning(
                     "Orders outside the expected wire schema are flattened one by one, which is"
                     " slower (nothing is lost): %s",
                     flat.slow_reason,
                 )
-            self.totals.orders_flattened_slowly += orders
+            self.totals.orders_flattened_slowly += flat.slow_orders
 
     def _commit(self) -> None:
         started = time.perf_counter()

@@ -55,7 +55,7 @@ def test_fills_are_the_filling_events_with_notional_and_fee(conn):
 
 def test_notional_counts_the_contract_multiplier_in_the_quote_currency(conn):
     # Each fill: |quantity * price * multiplier|, multiplier and currency from the symbol's
-    # properties where LEAN lists it, else 1 and the fill's price currency.
+    # properties where LEAN lists it, else 1 and the order's price currency.
     wrong = one(
         conn,
         """
@@ -69,7 +69,7 @@ def test_notional_counts_the_contract_multiplier_in_the_quote_currency(conn):
                 p.symbol IS NULL OR f.currency <> p.quote_currency
                 OR f.contract_multiplier <> p.contract_multiplier))
             OR (NOT f.symbol_properties_found AND (p.symbol IS NOT NULL
-                OR f.contract_multiplier <> 1))
+                OR f.contract_multiplier <> 1 OR f.currency IS DISTINCT FROM o.price_currency))
         """,
     )
     assert wrong == (0,)

@@ -3,7 +3,7 @@
 -- The notional is |quantity × price × contract multiplier| in the instrument's quote
 -- currency, from LEAN's symbol properties (`symbol_properties`, by market, security type and
 -- symbol or root, else the market's `[*]` row). A symbol they do not list counts a multiplier
--- of 1 and its fill's price currency: `symbol_properties_found` is then false. Fees keep their
+-- of 1 and its order's price currency: `symbol_properties_found` is then false. Fees keep their
 -- own currency. Amounts are DECIMAL: sums never show float noise.
 CREATE OR REPLACE VIEW fills AS
 WITH filled AS (
@@ -47,7 +47,8 @@ SELECT
     fill_quantity,  -- signed, as the API gives it: negative for sells
     fill_price,
     coalesce(multiplier, 1) AS contract_multiplier,
-    coalesce(quote_currency, nullif(fill_price_currency, ''), price_currency) AS currency,
+    coalesce(quote_currency, nullif(price_currency, ''), nullif(fill_price_currency, ''))
+        AS currency,
     CAST(abs(fill_quantity * fill_price * coalesce(multiplier, 1)) AS DECIMAL(38, 8))
         AS notional,
     CAST(coalesce(order_fee_amount, 0) AS DECIMAL(38, 8)) AS fee,  -- 0 when absent

@@ -1,6 +1,8 @@
 """lean-cli (PyPI `lean`), QuantConnect's own client, reads the sandbox: its API client sends
 GET with a query string, and its pydantic models (`lean.models.api`) validate every project of
-`projects/read` and every `backtests/read` reply it gets, for every size preset."""
+`projects/read` and every `backtests/read` reply it gets, for every size preset; its
+optimization client posts form data, and its models hold every optimization summary and the
+legacy statistics arrays, but not the object format (lean-cli#570)."""
 
 from __future__ import annotations
 
@@ -42,7 +44,20 @@ from lean.components.api import api_client  # noqa: E402 (needs the modules file
 from lean.components.api.api_client import APIClient  # noqa: E402
 from lean.components.util.http_client import HTTPClient  # noqa: E402
 from lean.components.util.logger import Logger  # noqa: E402
-from lean.models.api import QCBacktest, QCProject  # noqa: E402
+from lean.models.api import (  # noqa: E402
+    QCBacktest,
+    QCOptimization,
+    QCOptimizationEstimate,
+    QCProject,
+)
+from lean.models.optimizer import (  # noqa: E402
+    OptimizationConstraint,
+    OptimizationConstraintOperator,
+    OptimizationExtremum,
+    OptimizationParameter,
+    OptimizationTarget,
+)
+from pydantic import ValidationError  # noqa: E402
 
 
 @pytest.fixture(params=list(SIZES))
@@ -84,3 +99,75 @@ def test_lean_cli_reads_every_project_and_backtest(lean_client: tuple[str, APICl
         assert backtest.is_complete() == finished, backtest
         statuses.add(summary["status"].split(":")[0])
     assert {"Completed.", "Running", "Runtime Error"} <= statuses
+
+
+@pytest.fixture
+def demo_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[APIClient]:
+    """lean-cli's API client pointed at a demo sandbox."""
+    with SandboxServer(SandboxAccount(SIZES["demo"])) as server:
+        monkeypatch.setattr(api_client, "API_BASE_URL", server.url)
+        logger = Logger()
+        yield APIClient(logger, HTTPClient(logger), SANDBOX_USER_ID, SANDBOX_API_TOKEN)
+
+
+def _object_statistics(read: dict) -> bool:
+    entries = read["backtests"].values() if read["backtests"] else []
+    return any(isinstance(e.get("statistics"), dict) for e in entries)
+
+
+def test_lean_cli_models_hold_summaries_and_legacy_arrays_only(demo_client: APIClient) -> None:
+    formats = set()
+    for project in demo_client.projects.get_all(None):
+        listed = demo_client.post("optimizations/list", {"projectId": project.projectId})
+        for summary in listed["optimizations"]:
+            assert QCOptimization(**summary).status == summary["status"]
+            optimization_id = summary["optimizationId"]
+            read = demo_client.post("optimizations/read", {"optimizationId": optimization_id})
+            if _object_statistics(read["optimization"]):  # lean-cli types them List[float]
+                formats.add("object")
+                with pytest.raises(ValidationError):
+                    demo_client.optimizations.get(optimization_id)
+                continue
+            formats.add("array")
+            optimization = demo_client.optimizations.get(optimization_id)
+            runtime = read["optimization"]["runtimeStatistics"] or {"Total": "1"}
+            ended = int(runtime.get("Completed", 0)) + int(runtime.get("Failed", 0))
+            assert optimization.get_progress() == ended / int(runtime["Total"])
+    assert formats == {"array", "object"}
+
+
+def test_lean_cli_creates_estimates_and_aborts_an_optimization(demo_client: APIClient) -> None:
+    project_id = demo_client.projects.get_all(None)[0].projectId
+    target = "TotalPerformance.PortfolioStatistics.SharpeRatio"
+    form = {  # lean-cli posts these as form fields (parameters[0][key], ...)
+        "project_id": project_id,
+        "compile_id": "c0edc6-49048b",
+        "name": "From lean-cli",
+        "strategy": "QuantConnect.Optimizer.Strategies.GridSearchOptimizationStrategy",
+        "target": OptimizationTarget(target=target, extremum=OptimizationExtremum.Maximum),
+        "parameters": [OptimizationParameter(name="lookback", min=10, max=30, step=10)],
+        "constraints": [
+            OptimizationConstraint(
+                target=target,
+                operator=OptimizationConstraintOperator.GreaterOrEqual,
+                **{"target-value": 0.5},
+            )
+        ],
+        "node_type": "O2-8",
+        "parallel_nodes": 2,
+    }
+    estimate = demo_client.optimizations.estimate(**form)
+    assert isinstance(estimate, QCOptimizationEstimate) and estimate.time > 0
+    created = demo_client.optimizations.create(**form)
+    assert created.status == "new"
+    running = demo_client.optimizations.get(created.optimizationId)  # launched, none done yet
+    assert running.status == "running" and running.get_progress() == 0
+    assert len(running.backtests) == 3
+    with pytest.raises(ValidationError):  # a round done: object statistics (lean-cli#570)
+        demo_client.optimizations.get(created.optimizationId)
+    demo_client.optimizations.abort(created.optimizationId)
+    listed = demo_client.post("optimizations/list", {"projectId": project_id})["optimizations"]
+    assert listed[-1]["status"] == "aborted"
+    demo_client.optimizations.delete(created.optimizationId)
+    listed = demo_client.post("optimizations/list", {"projectId": project_id})["optimizations"]
+    assert created.optimizationId not in {o["optimizationId"] for o in listed}

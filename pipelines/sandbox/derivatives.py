@@ -137,7 +137,7 @@ def exercise(sim: Simulation, option: Contract, quantity: float, moment: float) 
     price = option.intrinsic(spot) if cash else 0.0
     details = {"message": message, "assigned": assigned, "itm": itm}
     sim.add_event(draft, "filled", moment, fill_price=price, fill_qty=quantity, **details)
-    sim.book(moment, option, quantity, price)
+    sim.book(draft, moment, option, quantity, price)
     if itm and not cash:
         delivered = (
             -quantity * option.multiplier / underlying.multiplier * (-1 if option.put else 1)
@@ -154,7 +154,7 @@ def exercise(sim: Simulation, option: Contract, quantity: float, moment: float) 
             contract=underlying,
             quantity=delivered,
         )
-        sim.book(moment, underlying, delivered, option.strike)
+        sim.book(draft, moment, underlying, delivered, option.strike)
         sim.watch(underlying)
     draft.last_fill = moment
     draft.status = 3

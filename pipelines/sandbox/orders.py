@@ -29,6 +29,7 @@ from pipelines.sandbox.market import Line, Market, trading_lines
 from pipelines.sandbox.portfolio import Portfolio
 from pipelines.sandbox.prices import DAY
 from pipelines.sandbox.records import Backtest
+from pipelines.sandbox.trades import TradeBuilder
 from pipelines.sandbox.triggers import (
     Check,
     Trailing,
@@ -88,6 +89,7 @@ class Simulation:
         )
         capital = self.rng.choice(_CAPITAL.get(self.style, _SMALL_CAPITAL))
         self.portfolio = Portfolio(self.market, backtest.account, capital)
+        self.trades = TradeBuilder()
         self.benchmark = self.market.walk("SPY")
         self.orders: list[JsonDict] = []
         self.skill = self.rng.uniform(-0.15, 0.45)
@@ -120,14 +122,34 @@ class Simulation:
 
     def book(
         self,
+        draft: Draft,
         moment: float,
         contract: Contract,
         quantity: float,
         price: float,
         fee: tuple[float, str] = (0.0, "USD"),
     ) -> None:
-        """Book a fill on the portfolio when the simulation reaches its moment."""
-        self.later(moment, partial(self.portfolio.fill, contract, quantity, price, moment, fee))
+        """Book a fill of `draft` on the portfolio, and on the trades, when the simulation
+        reaches its moment."""
+        exercise = draft.type == 6
+        self.later(
+            moment,
+            partial(self._booked, draft.id, exercise, contract, quantity, price, moment, fee),
+        )
+
+    def _booked(
+        self,
+        order_id: int,
+        exercise: bool,
+        contract: Contract,
+        quantity: float,
+        price: float,
+        moment: float,
+        fee: tuple[float, str],
+    ) -> None:
+        fee_value = self.portfolio.fill(contract, quantity, price, moment, fee)
+        rate = self.portfolio.rate(contract.currency, moment)
+        self.trades.fill(order_id, contract, quantity, price, moment, rate, fee_value, exercise)
 
     def _advance(self, moment: float) -> None:
         """Run what is due by `moment`: booked fills, expiries, rolls and daily marks."""
@@ -138,6 +160,7 @@ class Simulation:
                 self._day += 1
                 if (self._day + 3) % 7 < 5:  # a weekday (epoch day 0 was a Thursday)
                     self.portfolio.mark(self._day, mark_at)
+                    self.trades.mark(mark_at)
             elif due <= moment:
                 heapq.heappop(self._pending)[2]()
             else:
@@ -403,7 +426,7 @@ class Simulation:
             fee = contract.fee(size, price)
             status = "filled" if complete and index == len(sizes) - 1 else "partiallyFilled"
             self.add_event(draft, status, when, fill_price=price, fill_qty=size, fee=fee)
-            self.book(when, contract, size, price, fee)
+            self.book(draft, when, contract, size, price, fee)
             filled, paid = filled + size, paid + size * price
             draft.last_fill = when
         if filled:

@@ -49,6 +49,7 @@ class Portfolio:
         self.fees = 0.0
         self.volume = 0.0
         self.records: list[float] = []  # closing fills' profit less twice their fee
+        self.record_moments: list[float] = []  # when each record was made
         self.marks: list[Mark] = []
         self.equity = capital  # the last mark's
         self.holdings = 0.0  # the last mark's
@@ -71,8 +72,9 @@ class Portfolio:
         price: float,
         moment: float,
         fee: tuple[float, str] = (0.0, "USD"),
-    ) -> None:
-        """Book a fill of `quantity` at `price`, paying `fee` (amount, currency)."""
+    ) -> float:
+        """Book a fill of `quantity` at `price`, paying `fee` (amount, currency); returns the
+        fee in the account currency."""
         amount, currency = fee
         quote_rate = self.rate(contract.currency, moment)
         fee_value = amount * self.rate(currency, moment) if amount else 0.0
@@ -92,9 +94,11 @@ class Portfolio:
             if contract.margined:
                 self._add(contract.currency, profit)
             self.records.append(profit * quote_rate - 2 * fee_value)
+            self.record_moments.append(moment)
         self._move(position, quantity, price)
         if position.quantity == 0:
             del self.positions[contract]
+        return fee_value
 
     @staticmethod
     def _move(position: Position, quantity: float, price: float) -> None:

@@ -54,6 +54,8 @@ class Backtest:
     note: str | None
     node_name: str
     language: str
+    out_of_sample_days: int = 0  # set by an optimization run out of sample
+    out_of_sample_max_end: date | None = None
 
     @property
     def finished(self) -> bool:
@@ -182,9 +184,7 @@ _ERRORS = {
 }
 
 
-def _backtest_name(rng: random.Random, optimization_id: str | None) -> str:
-    if optimization_id:
-        return f"Optimization {rng.randint(1, 40)} - lookback: {rng.choice([10, 20, 60, 120])}"
+def _backtest_name(rng: random.Random) -> str:
     if rng.random() < 0.2:
         return rng.choice(_CUSTOM_NAMES)
     return f"{rng.choice(_ADJECTIVES)} {rng.choice(_COLORS)} {rng.choice(_ANIMALS)}"
@@ -233,7 +233,6 @@ def new_backtest(
         order_count = max(100, round(order_count / 100) * 100)
     if project_index == 0 and index == 1:  # edge case: a backtest without orders
         order_count = 0
-    optimization_id = f"O-{hex_id(backtest_id, 'optimization')}" if rng.random() < 0.15 else None
     end = created.date() - timedelta(days=rng.randint(1, 400))
     tradeable_dates = rng.choice([63, 126, 252, 504, 756, 1260])
     weeks, days = divmod(tradeable_dates - 1, 5)
@@ -242,7 +241,7 @@ def new_backtest(
     return Backtest(
         project_id=project_id,
         backtest_id=backtest_id,
-        name=_backtest_name(rng, optimization_id),
+        name=_backtest_name(rng),
         created=created.replace(microsecond=0),
         iso_created=rng.random() < 0.15,
         state=state,
@@ -257,7 +256,7 @@ def new_backtest(
         pascal_orders=project_index == LEGACY_PROJECT and created < CAMEL_CASE_ORDERS,
         parameter_set=_parameter_set(rng, parameter_names) if rng.random() < 0.65 else {},
         tags=tuple(rng.sample(_TAGS, rng.choice([0, 0, 1, 2]))),
-        optimization_id=optimization_id,
+        optimization_id=None,  # an optimization's backtests are dressed by it
         snapshot_id=13_000_000 + int(backtest_id[:6], 16) % 9_000_000,
         note=rng.choice([None, None, None, "Compare with the baseline", "20-day lookback"]),
         node_name=rng.choice(_NODES),

@@ -1,13 +1,13 @@
 """A backtest's `Performance` as the API serves it: the `statistics` map (LEAN's
 StatisticsBuilder.GetSummary formats), `runtimeStatistics` (BaseResultsHandler's N2 money),
-`totalPerformance`, and the numbers of a `backtests/list` entry, which agree with the map.
-("ref §N" is section N of `/work/shared/reference/quantconnect-api.md`.)
+and the numbers of a `backtests/list` entry, which agree with the map (`results` serves
+`totalPerformance`). ("ref §N" is section N of `/work/shared/reference/quantconnect-api.md`.)
 """
 
 from __future__ import annotations
 
 from pipelines.sandbox.instruments import JsonDict
-from pipelines.sandbox.records import Backtest, iso
+from pipelines.sandbox.records import Backtest
 from pipelines.sandbox.statistics import (
     DRAWDOWN_RECOVERY_ADDED,
     PORTFOLIO_TURNOVER_ADDED,
@@ -107,51 +107,6 @@ def runtime_statistics(backtest: Backtest, perf: Performance) -> JsonDict:
         "Return": f"{net / perf.start_equity * 100:,.2f} %",
         "Unrealized": _n2(mark.unrealized, money),
         "Volume": _n2(mark.volume, money),
-    }
-
-
-def total_performance(backtest: Backtest, perf: Performance) -> JsonDict:
-    """A small `totalPerformance` (OAS AlgorithmPerformance): fractions, camelCase keys."""
-    trades = perf.winners + perf.losers
-    return {
-        "tradeStatistics": {
-            "startDateTime": iso(backtest.start),
-            "endDateTime": iso(backtest.last_day),
-            "totalNumberOfTrades": trades,
-            "numberOfWinningTrades": perf.winners,
-            "numberOfLosingTrades": perf.losers,
-            "totalProfitLoss": round(perf.total_profit_loss, 2),
-            "winRate": round(perf.win_rate, 4),
-            "lossRate": round(perf.loss_rate, 4),
-            "profitLossRatio": round(perf.profit_loss_ratio, 4),
-            "totalFees": round(perf.fees, 2),
-        },
-        "portfolioStatistics": {
-            "averageWinRate": round(perf.average_win, 4),
-            "averageLossRate": round(perf.average_loss, 4),
-            "profitLossRatio": round(perf.profit_loss_ratio, 4),
-            "winRate": round(perf.win_rate, 4),
-            "lossRate": round(perf.loss_rate, 4),
-            "expectancy": round(perf.expectancy, 4),
-            "startEquity": perf.start_equity,
-            "endEquity": round(perf.end_equity, 2),
-            "compoundingAnnualReturn": round(perf.car, 5),
-            "drawdown": perf.drawdown,
-            "totalNetProfit": round(perf.net_profit, 5),
-            "sharpeRatio": round(perf.sharpe, 3),
-            "probabilisticSharpeRatio": round(perf.psr, 5),
-            "sortinoRatio": round(perf.sortino, 3),
-            "alpha": round(perf.alpha, 3),
-            "beta": round(perf.beta, 3),
-            "annualStandardDeviation": round(perf.annual_std, 3),
-            "annualVariance": round(perf.annual_variance, 3),
-            "informationRatio": round(perf.information_ratio, 3),
-            "trackingError": round(perf.tracking_error, 3),
-            "treynorRatio": round(perf.treynor, 3),
-            "portfolioTurnover": round(perf.turnover, 4),
-            "drawdownRecovery": perf.recovery,
-        },
-        "closedTrades": [],
     }
 
 

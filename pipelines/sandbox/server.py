@@ -1,10 +1,11 @@
 """An HTTP emulator of the QuantConnect REST API v2, with fault injection.
 
-`SandboxServer` serves `authenticate`, `projects/read`, `backtests/list`, `backtests/read` and
-`backtests/orders/read` under `/api/v2/` from a `SandboxAccount`, checking the nonce-token auth
-of the reference (`/work/shared/reference/quantconnect-api.md`, cited as "ref §N"). Admin
-endpoints under `/sandbox/` (no auth) set fault rules, report request counts and change the
-account:
+`SandboxServer` serves `authenticate`, `projects/read`, `backtests/list`, `backtests/read`,
+`backtests/orders/read` and `backtests/trades/read` under `/api/v2/` from a `SandboxAccount`,
+checking the nonce-token auth of the reference (`/work/shared/reference/quantconnect-api.md`,
+cited as "ref §N"); and `optimizations/list`, `read`, `create`, `estimate`, `abort`, `update`
+and `delete` (`optimizations`). Admin endpoints under `/sandbox/` (no auth) set fault rules,
+report request counts and change the account:
 
     POST   /sandbox/faults            {"rules": [rule, ...]}  replace the fault rules
     DELETE /sandbox/faults                                    clear them
@@ -12,6 +13,7 @@ account:
     POST   /sandbox/stats/reset
     POST   /sandbox/complete_running                          -> {"backtestIds": [...]}
     POST   /sandbox/add_backtests     {"projectId"?, "count"} -> {"backtestIds": [...]}
+    POST   /sandbox/complete_optimizations  (running ones)    -> {"optimizationIds": [...]}
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pipelines.sandbox.account import SandboxAccount
 from pipelines.sandbox.instruments import JsonDict
+from pipelines.sandbox.optimizations import OptimizationError
 
 SANDBOX_USER_ID = "100001"
 SANDBOX_API_TOKEN = "sandbox-token-0123456789abcdef"  # the sandbox's fixed, public credentials
@@ -280,6 +283,14 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
     return (user_id, digest) if colon and user_id and digest else None
 
 
+def _optimizing(call: Callable[..., Any], *args: Any) -> Any:
+    """Call the account's optimizations; their refusals are the API's failures."""
+    try:
+        return call(*args)
+    except OptimizationError as exc:
+        raise RequestError(str(exc)) from None
+
+
 # --- The server --------------------------------------------------------------------------------
 
 
@@ -400,6 +411,14 @@ class SandboxServer:
             "backtests/list": self._backtests_list,
             "backtests/read": self._backtests_read,
             "backtests/orders/read": self._orders_read,
+            "backtests/trades/read": self._trades_read,
+            "optimizations/list": self._optimizations_list,
+            "optimizations/read": self._optimizations_read,
+            "optimizations/create": self._optimizations_create,
+            "optimizations/estimate": self._optimizations_estimate,
+            "optimizations/abort": self._optimizations_abort,
+            "optimizations/update": self._optimizations_update,
+            "optimizations/delete": self._optimizations_delete,
         }
 
     # -- lifecycle --
@@ -629,12 +648,30 @@ class SandboxServer:
     def _backtests_read(self, params: JsonDict) -> Reply:
         project_id = _int_param(params, "projectId")
         try:
-            backtest = self.account.backtest(project_id, _str_param(params, "backtestId"))
+            return Reply(body=self.account.read_reply(project_id, _str_param(params, "backtestId")))
         except KeyError:
             raise RequestError("Backtest not found") from None
-        return json_reply({"backtest": backtest, "debugging": False, "success": True, "errors": []})
 
     def _orders_read(self, params: JsonDict) -> Reply:
+        backtest_id, start, end = self._backtest_window(params)
+        page, length = self.account.order_page(backtest_id, start, end)
+        # `length` is the whole collection's size, not the page's (ref §6, Lean PR #7877).
+        body = b'{"orders":[%b],"length":%d,"success":true}' % (b",".join(page), length)
+        return Reply(body=body)
+
+    def _trades_read(self, params: JsonDict) -> Reply:
+        """Closed trades with their orders, in windows like orders (reference-results §2.2:
+        no maximum is documented; 100 assumed, as for orders)."""
+        backtest_id, start, end = self._backtest_window(params)
+        page, length = self.account.trade_page(backtest_id, start, end)
+        body = b'{"trades":[%b],"length":%d,"success":true,"errors":[]}' % (
+            b",".join(page),
+            length,
+        )
+        return Reply(body=body)
+
+    def _backtest_window(self, params: JsonDict) -> tuple[str, int, int]:
+        """The backtest and the window `[start, end)` a paged request asks for."""
         project_id = _int_param(params, "projectId")
         backtest_id = _str_param(params, "backtestId")
         start, end = _int_param(params, "start"), _int_param(params, "end")
@@ -644,10 +681,41 @@ class SandboxServer:
         except KeyError:
             raise RequestError("Backtest not found") from None
         _check_window(start, end, MAX_ORDERS_WINDOW)
-        page, length = self.account.order_page(backtest_id, start, end)
-        # `length` is the whole collection's size, not the page's (ref §6, Lean PR #7877).
-        body = b'{"orders":[%b],"length":%d,"success":true}' % (b",".join(page), length)
-        return Reply(body=body)
+        return backtest_id, start, end
+
+    # -- optimizations (reference-results §1) --
+
+    def _optimizations_list(self, params: JsonDict) -> Reply:
+        project_id = _int_param(params, "projectId")
+        summaries = _optimizing(self.account.optimizations.summaries, project_id)
+        return json_reply({"optimizations": summaries, "success": True, "errors": []})
+
+    def _optimizations_read(self, params: JsonDict) -> Reply:
+        optimization_id = _str_param(params, "optimizationId")
+        read = _optimizing(self.account.optimizations.read, optimization_id)
+        return json_reply({"optimization": read, "success": True, "errors": []})
+
+    def _optimizations_create(self, params: JsonDict) -> Reply:
+        """The new optimization's summary is `optimizations[0]` (Lean `CreateOptimization`)."""
+        summary = _optimizing(self.account.optimizations.create, params)
+        return json_reply({"optimizations": [summary], "success": True, "errors": []})
+
+    def _optimizations_estimate(self, params: JsonDict) -> Reply:
+        estimate = _optimizing(self.account.optimizations.estimate, params)
+        return json_reply({"estimate": estimate, "success": True, "errors": []})
+
+    def _optimizations_abort(self, params: JsonDict) -> Reply:
+        _optimizing(self.account.optimizations.abort, _str_param(params, "optimizationId"))
+        return json_reply({"success": True, "errors": []})
+
+    def _optimizations_update(self, params: JsonDict) -> Reply:
+        optimization_id, name = _str_param(params, "optimizationId"), _str_param(params, "name")
+        _optimizing(self.account.optimizations.update, optimization_id, name)
+        return json_reply({"success": True, "errors": []})
+
+    def _optimizations_delete(self, params: JsonDict) -> Reply:
+        _optimizing(self.account.optimizations.delete, _str_param(params, "optimizationId"))
+        return json_reply({"success": True, "errors": []})
 
     # -- admin endpoints --
 
@@ -674,6 +742,8 @@ class SandboxServer:
             return json_reply({"success": True})
         if (method, action) == ("POST", "complete_running"):
             return json_reply({"backtestIds": self.account.complete_running()})
+        if (method, action) == ("POST", "complete_optimizations"):
+            return json_reply({"optimizationIds": self.account.optimizations.complete_running()})
         if (method, action) == ("POST", "add_backtests"):
             project_id = payload.get("projectId")
             ids = self.account.add_backtests(

@@ -61,6 +61,14 @@ def _pascal_object(value: object, inside_symbol: bool = False) -> object:
     return value
 
 
+def pascal_symbol(symbol: JsonDict) -> JsonDict:
+    """A symbol object as LEAN's SymbolJsonConverter wrote it: `Value`, `ID`, `Permtick`
+    (and `Underlying`)."""
+    converted = _pascal_object(symbol, inside_symbol=True)
+    assert isinstance(converted, dict)
+    return converted
+
+
 @functools.lru_cache(maxsize=64)
 def _kebab(key: str) -> str:
     return re.sub(r"(?<!^)([A-Z])", r"-\1", key).lower()

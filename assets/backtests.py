@@ -1,12 +1,20 @@
-"""The backtests and backtest_statistics assets and their checks."""
+"""The backtests asset; the statistics, closed trades and performance of finished backtests
+(one read each); and their checks."""
+
+from collections.abc import Iterator
 
 import dagster as dg
 
-from assets.checks import unique_key_check
+from assets.checks import unique_key_check, warehouse_check
 from assets.metadata import run_step, table_metadata
 from assets.names import GROUP, WRITER_POOL
 from pipelines.resources import QuantConnectResource, WarehouseResource
 from pipelines.schema.backtests import BACKTEST_STATISTICS, BACKTESTS
+from pipelines.schema.performance import (
+    BACKTEST_PERFORMANCE,
+    BACKTEST_ROLLING_STATISTICS,
+    CLOSED_TRADES,
+)
 
 
 @dg.asset(
@@ -30,26 +38,85 @@ def backtests(
     return dg.MaterializeResult(metadata=metadata["backtests"])
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"quantconnect", "duckdb"},
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            BACKTEST_STATISTICS.name,
+            group_name=GROUP,
+            kinds={"quantconnect", "duckdb"},
+            deps=[backtests],
+            description=(
+                "The statistics map of every finished backtest, from `backtests/read`, one row "
+                'each: the formatted text ("$100,670.36") and its parsed value.'
+            ),
+            metadata=table_metadata(BACKTEST_STATISTICS),
+        ),
+        dg.AssetSpec(
+            CLOSED_TRADES.name,
+            group_name=GROUP,
+            kinds={"quantconnect", "duckdb"},
+            deps=[backtests],
+            description=(
+                "Every closed trade (round trip) of every finished backtest, with its P&L, MAE "
+                "and MFE and its orders' ids, from the same `backtests/read` (or, when that "
+                "list is short, the paginated `backtests/trades/read`)."
+            ),
+            metadata=table_metadata(CLOSED_TRADES),
+        ),
+        dg.AssetSpec(
+            BACKTEST_PERFORMANCE.name,
+            group_name=GROUP,
+            kinds={"quantconnect", "duckdb"},
+            deps=[backtests],
+            description=(
+                "LEAN's numeric trade and portfolio statistics of every finished backtest "
+                "(fractions, not percent), and the same statistics over rolling 1, 3, 6 and "
+                "12-month windows in `backtest_rolling_statistics`."
+            ),
+            metadata=table_metadata(BACKTEST_PERFORMANCE),
+        ),
+    ],
     pool=WRITER_POOL,
-    deps=[backtests],
-    metadata=table_metadata(BACKTEST_STATISTICS),
 )
-def backtest_statistics(
+def backtest_results(
     context: dg.AssetExecutionContext,
     quantconnect: QuantConnectResource,
     warehouse: WarehouseResource,
-) -> dg.MaterializeResult:
-    """The statistics map of every finished backtest, from `backtests/read`, one row each.
-
-    Keeps the formatted text ("$100,670.36") and its parsed value. A backtest is read once:
-    when its statistics are final.
-    """
+) -> Iterator[dg.MaterializeResult]:
+    """What `backtests/read` says of each finished backtest, from one read: its statistics,
+    closed trades and performance, replaced together in one transaction. A backtest is read
+    once: when its results are final."""
     metadata = run_step("backtest_statistics", context, warehouse, quantconnect)
-    return dg.MaterializeResult(metadata=metadata["backtest_statistics"])
+    rolling = metadata[BACKTEST_ROLLING_STATISTICS.name]
+    metadata[BACKTEST_PERFORMANCE.name] |= {
+        "rolling_statistics_rows": rolling["dagster/row_count"],
+        "rolling_statistics_preview": rolling["preview"],
+    }
+    for table in (BACKTEST_STATISTICS, CLOSED_TRADES, BACKTEST_PERFORMANCE):
+        yield dg.MaterializeResult(asset_key=table.name, metadata=metadata[table.name])
 
 
 unique_backtest_id = unique_key_check(BACKTESTS, "unique_backtest_id")
 unique_statistic_key = unique_key_check(BACKTEST_STATISTICS, "unique_statistic_key")
+unique_trade_key = unique_key_check(CLOSED_TRADES, "unique_trade_key")
+unique_performance_key = unique_key_check(BACKTEST_PERFORMANCE, "unique_performance_key")
+unique_rolling_statistic_key = warehouse_check(
+    BACKTEST_PERFORMANCE.name,
+    "unique_rolling_statistic_key",
+    "duplicate_keys",
+    f"backtest_rolling_statistics: ({', '.join(BACKTEST_ROLLING_STATISTICS.key)}) is unique.",
+    BACKTEST_ROLLING_STATISTICS,
+)
+trade_orders_exist = warehouse_check(
+    CLOSED_TRADES.name,
+    "trade_orders_exist",
+    "trade_orders_missing",
+    "Every order id of every closed trade is a loaded order of its backtest (backtests whose "
+    "orders are completely loaded).",
+)
+trades_match_total_trades = warehouse_check(
+    CLOSED_TRADES.name,
+    "trades_match_total_trades",
+    "trades_differing_from_total_trades",
+    "Each backtest has as many closed trades as its trade statistics' totalNumberOfTrades.",
+)

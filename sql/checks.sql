@@ -129,3 +129,66 @@ SELECT
     ) FILTER (WHERE abs(net_profit_pct - equity_change_pct) > 0.0015)[1:10], []) AS examples,
     count(*) AS reconciled
 FROM compared;
+
+-- name: trade_orders_missing
+-- Closed trades naming an order id that the backtest's loaded orders do not hold. Only
+-- backtests whose orders are completely loaded are checked.
+WITH named AS (
+    SELECT t.backtest_id, t.trade_id, unnest(t.order_ids) AS order_id
+    FROM closed_trades AS t
+    JOIN backtest_sync AS s USING (backtest_id)
+    WHERE s.orders_synced_at IS NOT NULL AND s.orders_complete
+), missing AS (
+    SELECT * FROM named AS n ANTI JOIN orders AS o USING (backtest_id, order_id)
+)
+SELECT
+    count(DISTINCT (backtest_id, trade_id)) AS failures,
+    coalesce(list(DISTINCT backtest_id)[1:10], []) AS examples,
+    (SELECT count(*) FROM named) AS order_ids_checked
+FROM missing;
+
+-- name: trades_differing_from_total_trades
+-- Backtests whose loaded closed trades differ in number from their trade statistics'
+-- totalNumberOfTrades.
+WITH expected AS (
+    SELECT backtest_id, CAST(value AS BIGINT) AS total_trades
+    FROM backtest_performance
+    WHERE source = 'trade' AND statistic = 'totalNumberOfTrades' AND value IS NOT NULL
+), loaded AS (
+    SELECT backtest_id, count(*) AS trades FROM closed_trades GROUP BY backtest_id
+)
+SELECT
+    count(*) FILTER (WHERE coalesce(l.trades, 0) <> e.total_trades) AS failures,
+    coalesce(list(
+        {'backtest_id': e.backtest_id, 'total_trades': e.total_trades,
+         'loaded': coalesce(l.trades, 0)}
+        ORDER BY e.backtest_id
+    ) FILTER (WHERE coalesce(l.trades, 0) <> e.total_trades)[1:10], []) AS examples,
+    count(*) AS reconciled
+FROM expected AS e
+LEFT JOIN loaded AS l USING (backtest_id);
+
+-- name: optimization_backtests_differing_from_runtime_statistics
+-- Optimizations in a final state whose backtests (with an id) differ in number from the
+-- backtests their runtime statistics say ran: Completed + Failed.
+WITH loaded AS (
+    SELECT optimization_id, count(*) AS backtests
+    FROM optimization_backtests
+    GROUP BY optimization_id
+), compared AS (
+    SELECT
+        o.optimization_id,
+        coalesce(o.backtests_completed, 0) + coalesce(o.backtests_failed, 0) AS ran,
+        coalesce(l.backtests, 0) AS loaded
+    FROM optimizations AS o
+    LEFT JOIN loaded AS l USING (optimization_id)
+    WHERE o.status IN ('Completed', 'Aborted') AND o.backtests_total IS NOT NULL
+)
+SELECT
+    count(*) FILTER (WHERE ran <> loaded) AS failures,
+    coalesce(list(
+        {'optimization_id': optimization_id, 'ran': ran, 'loaded': loaded}
+        ORDER BY optimization_id
+    ) FILTER (WHERE ran <> loaded)[1:10], []) AS examples,
+    count(*) AS reconciled
+FROM compared;

@@ -12,8 +12,12 @@ CREATE TABLE IF NOT EXISTS backtest_sync (
     -- the "Total Orders" statistic, when the backtest has one
     orders_expected BIGINT,
     -- false when the fetched count disagreed with `length` or "Total Orders": fetched again next run
-    orders_complete BOOLEAN
+    orders_complete BOOLEAN,
+    -- the closed trades and numeric performance of the same read were loaded with the statistics
+    performance_synced_at TIMESTAMPTZ
 );
+-- A warehouse from before closed trades and performance: each finished backtest is read once more.
+ALTER TABLE backtest_sync ADD COLUMN IF NOT EXISTS performance_synced_at TIMESTAMPTZ;
 
 -- One row per run of a sync step (projects, backtests, backtest_statistics, orders).
 CREATE TABLE IF NOT EXISTS sync_runs (

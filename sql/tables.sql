@@ -75,6 +75,42 @@ CREATE TABLE IF NOT EXISTS backtests (
     PRIMARY KEY (backtest_id)
 );
 
+-- One row per optimization (`optimizations/list` and `optimizations/read`): the sweep's settings, target, state and progress.
+CREATE TABLE IF NOT EXISTS optimizations (
+    optimization_id VARCHAR,
+    project_id BIGINT,
+    name VARCHAR,
+    status VARCHAR,
+    node_type VARCHAR,
+    parallel_nodes BIGINT,
+    strategy VARCHAR,
+    target VARCHAR,
+    extremum VARCHAR,
+    target_value DOUBLE,
+    created_at TIMESTAMPTZ,
+    requested_at TIMESTAMPTZ,
+    out_of_sample_days BIGINT,
+    out_of_sample_max_end_date TIMESTAMPTZ,
+    backtests_completed BIGINT,
+    backtests_failed BIGINT,
+    backtests_running BIGINT,
+    backtests_in_queue BIGINT,
+    backtests_total BIGINT,
+    average_length INTERVAL,
+    total_runtime INTERVAL,
+    consumed_qcc DOUBLE,
+    runtime_statistics JSON,
+    psr DOUBLE,
+    sharpe_ratio DOUBLE,
+    trades BIGINT,
+    clone_id BIGINT,
+    snapshot_id BIGINT,
+    analysis JSON,
+    deleted_upstream BOOLEAN,
+    extra JSON,
+    PRIMARY KEY (optimization_id)
+);
+
 -- One row per entry of a finished backtest's `statistics` map (`backtests/read`).
 CREATE TABLE IF NOT EXISTS backtest_statistics (
     project_id BIGINT,
@@ -84,6 +120,50 @@ CREATE TABLE IF NOT EXISTS backtest_statistics (
     value DOUBLE,
     currency VARCHAR,
     PRIMARY KEY (backtest_id, statistic)
+);
+
+-- One row per parameter an optimization sweeps (or holds static).
+CREATE TABLE IF NOT EXISTS optimization_parameters (
+    optimization_id VARCHAR,
+    name VARCHAR,
+    min DOUBLE,
+    max DOUBLE,
+    step DOUBLE,
+    min_step DOUBLE,
+    value VARCHAR,
+    extra JSON,
+    PRIMARY KEY (optimization_id, name)
+);
+
+-- One row per constraint on an optimization's backtests.
+CREATE TABLE IF NOT EXISTS optimization_constraints (
+    optimization_id VARCHAR,
+    ordinal BIGINT,
+    target VARCHAR,
+    operator VARCHAR,
+    target_value DOUBLE,
+    extra JSON,
+    PRIMARY KEY (optimization_id, ordinal)
+);
+
+-- One row per backtest of an optimization: one parameter set each.
+CREATE TABLE IF NOT EXISTS optimization_backtests (
+    optimization_id VARCHAR,
+    backtest_id VARCHAR,
+    entry_key VARCHAR,
+    name VARCHAR,
+    progress DOUBLE,
+    exit_code BIGINT,
+    start_date TIMESTAMPTZ,
+    end_date TIMESTAMPTZ,
+    out_of_sample_days BIGINT,
+    out_of_sample_max_end_date TIMESTAMPTZ,
+    parameter_set MAP(VARCHAR, VARCHAR),
+    statistics_format VARCHAR,
+    equity JSON,
+    host_name VARCHAR,
+    extra JSON,
+    PRIMARY KEY (optimization_id, backtest_id)
 );
 
 -- One row per order of every finished backtest (`backtests/orders/read`).
@@ -137,6 +217,68 @@ CREATE TABLE IF NOT EXISTS orders (
     group_direction VARCHAR,
     extra JSON
     -- unique on (backtest_id, order_id): the loader deduplicates, asset checks verify
+);
+
+-- One row per closed trade (round trip) of a finished backtest (`totalPerformance.closedTrades` of `backtests/read`, or `backtests/trades/read`).
+CREATE TABLE IF NOT EXISTS closed_trades (
+    project_id BIGINT,
+    backtest_id VARCHAR,
+    trade_id VARCHAR,
+    ordinal BIGINT,
+    symbol VARCHAR,
+    symbols VARCHAR[],
+    symbol_ids VARCHAR[],
+    entry_time TIMESTAMPTZ,
+    exit_time TIMESTAMPTZ,
+    entry_price DOUBLE,
+    exit_price DOUBLE,
+    direction VARCHAR,
+    quantity DOUBLE,
+    profit_loss DOUBLE,
+    total_fees DOUBLE,
+    mae DOUBLE,
+    mfe DOUBLE,
+    end_trade_drawdown DOUBLE,
+    duration INTERVAL,
+    is_win BOOLEAN,
+    order_ids BIGINT[],
+    extra JSON,
+    PRIMARY KEY (backtest_id, trade_id)
+);
+
+-- One row per numeric performance statistic of a finished backtest (`totalPerformance` of `backtests/read`: tradeStatistics and portfolioStatistics).
+CREATE TABLE IF NOT EXISTS backtest_performance (
+    project_id BIGINT,
+    backtest_id VARCHAR,
+    source VARCHAR,
+    statistic VARCHAR,
+    value DOUBLE,
+    value_text VARCHAR,
+    value_interval INTERVAL,
+    PRIMARY KEY (backtest_id, source, statistic)
+);
+
+-- One row per performance statistic of a rolling window of a finished backtest (`rollingWindow` of `backtests/read`, keys such as M3_20231231).
+CREATE TABLE IF NOT EXISTS backtest_rolling_statistics (
+    project_id BIGINT,
+    backtest_id VARCHAR,
+    window_months BIGINT,
+    period_end DATE,
+    source VARCHAR,
+    statistic VARCHAR,
+    value DOUBLE,
+    value_text VARCHAR,
+    value_interval INTERVAL,
+    PRIMARY KEY (backtest_id, window_months, period_end, source, statistic)
+);
+
+-- One row per statistic of an optimization backtest, under LEAN's statistic names; values are percentages without % (17.8 is 17.8 %).
+CREATE TABLE IF NOT EXISTS optimization_backtest_statistics (
+    optimization_id VARCHAR,
+    backtest_id VARCHAR,
+    statistic VARCHAR,
+    value DOUBLE,
+    PRIMARY KEY (optimization_id, backtest_id, statistic)
 );
 
 -- One row per event of every loaded order (the order's nested `events`).

@@ -22,14 +22,22 @@ from pipelines.schema import TABLES as SCHEMA_TABLES
 from pipelines.warehouse import BacktestLoad, Warehouse
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# The warehouse tables, each an asset of its own.
+# The warehouse tables that are each an asset of their own (`backtest_rolling_statistics`
+# belongs to the `backtest_performance` asset).
 TABLES = (
     "projects",
     "symbol_properties",
     "backtests",
     "backtest_statistics",
+    "closed_trades",
+    "backtest_performance",
     "orders",
     "order_events",
+    "optimizations",
+    "optimization_parameters",
+    "optimization_constraints",
+    "optimization_backtests",
+    "optimization_backtest_statistics",
 )
 # Small enough to stay fast, big enough for several pages per backtest.
 TEST_SIZE = SandboxSize(projects=2, backtests_per_project=4, orders_per_backtest=160)

@@ -91,7 +91,10 @@ def test_full_sync_fills_every_table_per_the_contract(sandbox: SandboxServer, wa
         shown = min(5, meta["dagster/row_count"])
         assert preview[0].startswith("| ") and len(preview) == 2 + shown > 2, table
     views = metadata(result, "analysis_views")
-    assert views["views"] == "fills, backtest_summary, order_lifecycle, slippage, symbol_summary"
+    assert views["views"] == (
+        "fills, optimization_results, trade_summary, backtest_summary, order_lifecycle, slippage, "
+        "symbol_summary"
+    )
     with duckdb.connect(str(warehouse_path), read_only=True) as conn:
         for view in views["views"].split(", "):  # each view's rows and columns
             assert views[f"{view}_rows"] == conn.table(view).count("*").fetchall()[0][0] > 0
@@ -99,7 +102,7 @@ def test_full_sync_fills_every_table_per_the_contract(sandbox: SandboxServer, wa
             assert [c.name for c in schema.columns] == conn.table(view).columns
     assert views["preview"].startswith("**backtest_summary**")
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == 10 and all(c.passed for c in checks)
+    assert len(checks) == 21 and all(c.passed for c in checks)
 
 
 def test_a_rerun_with_no_change_upstream_fetches_no_orders_and_changes_nothing(

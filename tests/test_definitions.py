@@ -26,7 +26,7 @@ def test_definitions_load_with_the_job_schedule_and_every_asset():
         node = graph.get(key)
         assert node.description, f"{key} has no description"
         assert node.group_name == "quantconnect"
-    assert len(list(graph.asset_check_keys)) == 10
+    assert len(list(graph.asset_check_keys)) == 21
 
 
 def test_the_resource_repr_hides_the_token():

@@ -64,10 +64,21 @@ def test_only_the_warehouse_begins_commits_or_rolls_back():
 
 def test_the_registries_hold_every_group_in_dependency_order():
     tables = [t.name for t in TABLES]
-    assert tables == list(HELPER_TABLES)  # parents first: projects, ..., orders, order_events
+    assert set(tables) == {*HELPER_TABLES, "backtest_rolling_statistics"}
+    assert all(
+        tables.index(t.parent) < tables.index(t.name) for t in TABLES if t.parent
+    )  # parents first
     steps = [step.name for step in STEPS]
-    assert steps == ["projects", "symbol_properties", "backtests", "backtest_statistics", "orders"]
-    assert [t for step in STEPS for t in step.tables] == list(TABLES)
+    assert steps == [
+        "projects",
+        "symbol_properties",
+        "backtests",
+        "optimizations",
+        "backtest_statistics",
+        "orders",
+    ]
+    loaded = [t for step in STEPS for t in step.tables]
+    assert sorted(t.name for t in loaded) == sorted(tables)  # each by exactly one step
     views = view_names()
     assert sorted(views) == sorted(p.stem for p in (REPO_ROOT / "sql" / "views").glob("*.sql"))
     assert views[0] == "fills"  # every other view reads it

@@ -111,11 +111,18 @@ def test_progress_tells_every_step_from_zero_to_its_total(
     by_step: dict[str, list[SyncProgress]] = {}
     for event in events:
         by_step.setdefault(event.step, []).append(event)
-    assert list(by_step) == ["backtests", "backtest_statistics", "orders"]  # in running order
+    # in running order
+    assert list(by_step) == ["backtests", "optimizations", "backtest_statistics", "orders"]
     assert [step.name for step in STEPS if step.progress] == list(by_step)  # others tell none
     finished = expected_orders(sandbox)  # orders per backtest whose results are final
+    optimizations = [
+        summary
+        for project in sandbox.account.projects()
+        for summary in sandbox.account.optimizations.summaries(project["projectId"])
+    ]
     totals = {
         "backtests": len(sandbox.account.projects()),
+        "optimizations": len(optimizations),
         "backtest_statistics": len(finished),
         "orders": len(finished),
     }

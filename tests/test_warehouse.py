@@ -8,14 +8,14 @@ import pyarrow as pa
 import pytest
 
 from pipelines import warehouse
-from pipelines.flatten.backtests import statistics_to_arrow
 from pipelines.flatten.orders import order_events_to_arrow, orders_to_arrow
+from pipelines.flatten.records import Notes
 from pipelines.qc.paging import BacktestOrders
 from pipelines.schema import TABLES
 from pipelines.schema.ddl import TABLES_SQL
 from pipelines.schema.orders import ORDERS
 from pipelines.sync.loading import LoadSettings, OrdersLoader, orders_loader
-from pipelines.sync.steps.statistics import replace_statistics
+from pipelines.sync.steps.statistics import BacktestResults, replace_results, results_to_arrow
 from tests.helpers import replace_backtest_orders
 
 BACKTEST = "c" * 32
@@ -106,13 +106,28 @@ def test_a_failure_halfway_keeps_the_previous_rows_and_lands_nothing(store):
     assert snapshot(store.conn) == before
 
 
-def test_statistics_replace_and_mark_synced(store):
-    stats = statistics_to_arrow(7, BACKTEST, {"Total Orders": "3", "Net Profit": "1.5%"})
-    replace_statistics(store, [(7, BACKTEST)], stats)
-    replace_statistics(store, [(7, BACKTEST)], stats)
+def test_results_replace_and_mark_synced(store):
+    backtest = {
+        "statistics": {"Total Orders": "3", "Net Profit": "1.5%"},
+        "totalPerformance": {
+            "tradeStatistics": {"totalNumberOfTrades": 1},
+            "closedTrades": [{"id": "t1", "profitLoss": 2.5, "orderIds": [1, 2]}],
+        },
+        "rollingWindow": {"M1_20240131": {"portfolioStatistics": {"sharpeRatio": 1.5}}},
+    }
+    results = BacktestResults(backtest, backtest["totalPerformance"]["closedTrades"])
+    tables = results_to_arrow(7, BACKTEST, results, Notes())
+    replace_results(store, [(7, BACKTEST)], tables)
+    replace_results(store, [(7, BACKTEST)], tables)
     rows = store.conn.execute("SELECT statistic, value FROM backtest_statistics ORDER BY 1")
     assert rows.fetchall() == [("Net Profit", 1.5), ("Total Orders", 3.0)]
-    synced = store.conn.execute("SELECT statistics_synced_at IS NOT NULL FROM backtest_sync")
+    counts = store.row_counts()
+    assert [counts[t] for t in ("closed_trades", "backtest_performance")] == [1, 1]
+    assert counts["backtest_rolling_statistics"] == 1
+    synced = store.conn.execute(
+        "SELECT statistics_synced_at IS NOT NULL AND performance_synced_at IS NOT NULL "
+        "FROM backtest_sync"
+    )
     assert synced.fetchall() == [(True,)]
 
 

@@ -40,6 +40,10 @@ UNKNOWN_ENUM = "unknown_enum_values"  # kept as the raw code or name
 RENAMED = "legacy_keys_renamed"  # PascalCase or kebab-case keys, read under today's name
 UNKNOWN_FIELDS = "rows_with_unknown_fields"  # kept in the row's `extra` column
 NO_EVENTS_KEY = "orders_without_events_key"  # loaded with no events
+UNREADABLE_WINDOWS = "unreadable_rolling_windows"  # a `rollingWindow` key not like M3_20231231
+NOT_A_SECTION = "performance_fields_not_statistics"  # kept as text under source "other"
+WRONG_LENGTH = "statistics_arrays_of_unexpected_length"  # positions mapped as far as they go
+NO_BACKTEST_ID = "optimization_backtests_without_id"  # not started: nothing to key them by
 # What each kind of note means, as a sync's warnings say it.
 NOTE_KINDS = {
     NOT_UNDERSTOOD: "values the column's type cannot hold: NULL there, kept as sent in `extra`",
@@ -47,6 +51,10 @@ NOTE_KINDS = {
     RENAMED: "keys in a legacy spelling, read under today's name",
     UNKNOWN_FIELDS: "rows with fields the schema does not know, kept in their `extra` column",
     NO_EVENTS_KEY: "orders without an `events` key, loaded with no events",
+    UNREADABLE_WINDOWS: "rolling windows whose key is not like M3_20231231, not loaded",
+    NOT_A_SECTION: "performance fields that are not a statistics section, kept under 'other'",
+    WRONG_LENGTH: "legacy statistics arrays whose length is not 21: positions mapped up to 21",
+    NO_BACKTEST_ID: "optimization backtests without an id (not started), not loaded",
 }
 
 

@@ -33,7 +33,12 @@ from pipelines.qc.errors import (
     QuantConnectError,
     RetryableError,
 )
-from pipelines.qc.replies import OrdersPage, parse_orders_page, parse_reply
+from pipelines.qc.replies import (
+    OrdersPage,
+    parse_backtest_reply,
+    parse_orders_page,
+    parse_reply,
+)
 
 DEFAULT_API_URL = "https://www.quantconnect.com/api/v2/"
 DEFAULT_TIMEOUT_SECONDS = 60.0
@@ -41,6 +46,8 @@ DEFAULT_TIMEOUT_SECONDS = 60.0
 # sandbox, use 8 requests in flight and no limit (README).
 DEFAULT_MAX_CONCURRENCY = 2
 DEFAULT_MAX_REQUESTS_PER_SECOND = 2.0
+# `backtests/trades/read` states no widest window (reference-results §2.2): assume orders' 100.
+TRADES_WINDOW = 100
 
 log = logging.getLogger(__name__)
 
@@ -179,10 +186,45 @@ class QuantConnectClient:
     def read_backtest(self, project_id: int, backtest_id: str) -> dict[str, Any]:
         """One backtest with its `statistics` map (`backtests/read`)."""
         body = {"projectId": project_id, "backtestId": backtest_id}
-        backtest = self.post("backtests/read", body).get("backtest")
+        backtest = self.request("backtests/read", body, parse_backtest_reply).get("backtest")
         if not isinstance(backtest, Mapping):
             raise QuantConnectError("backtests/read", body, "the reply has no backtest object")
         return dict(backtest)
+
+    def read_closed_trades(self, project_id: int, backtest_id: str) -> list[Any]:
+        """Every closed trade of a backtest, in windows of `TRADES_WINDOW`
+        (`backtests/trades/read`, reference-results §2.2), until its `length` is reached or a
+        window comes back short."""
+        trades: list[Any] = []
+        while True:
+            start = len(trades)
+            body = {
+                "projectId": project_id,
+                "backtestId": backtest_id,
+                "start": start,
+                "end": start + TRADES_WINDOW,
+            }
+            reply = self.post("backtests/trades/read", body)
+            page = reply.get("trades")
+            page = page if isinstance(page, list) else []
+            trades += page
+            length = reply.get("length")
+            total = length if isinstance(length, int) else len(trades)
+            if len(page) < TRADES_WINDOW or len(trades) >= total:
+                return trades
+
+    def list_optimizations(self, project_id: int) -> list[dict[str, Any]]:
+        """Every optimization of a project, as summaries (`optimizations/list`)."""
+        reply = self.post("optimizations/list", {"projectId": project_id})
+        return [o for o in reply.get("optimizations") or [] if isinstance(o, dict)]
+
+    def read_optimization(self, optimization_id: str) -> dict[str, Any]:
+        """One optimization with its backtests (`optimizations/read`)."""
+        body = {"optimizationId": optimization_id}
+        optimization = self.post("optimizations/read", body).get("optimization")
+        if not isinstance(optimization, Mapping):
+            raise QuantConnectError("optimizations/read", body, "the reply has no optimization")
+        return dict(optimization)
 
     def read_orders_page(
         self, project_id: int, backtest_id: str, start: int, end: int

@@ -43,6 +43,6 @@ def describe_request(body: Mapping[str, Any] | None) -> str:
     """The ids of a request body, for error messages: ` (projectId=1, backtestId=ab, start=0)`."""
     if not body:
         return ""
-    names = ("projectId", "backtestId", "start", "end")
+    names = ("projectId", "backtestId", "optimizationId", "start", "end")
     parts = [f"{name}={body[name]}" for name in names if name in body]
     return f" ({', '.join(parts)})" if parts else ""

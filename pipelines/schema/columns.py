@@ -25,6 +25,9 @@ SQL_TO_ARROW: dict[str, pa.DataType] = {
     "JSON": pa.string(),
     "VARCHAR[]": pa.list_(pa.string()),
     "BIGINT[]": pa.list_(pa.int64()),
+    "INTERVAL": pa.month_day_nano_interval(),  # DuckDB reads its days as days
+    "DATE": pa.date32(),
+    "MAP(VARCHAR, VARCHAR)": pa.map_(pa.string(), pa.string()),
 }
 # The column that keeps what the API sent and no column holds.
 EXTRA = "extra"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -34,6 +34,48 @@ def parse_timestamp(raw: Any) -> datetime | None:
     except ValueError:
         return None  # not a time at all
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def parse_date(raw: Any) -> date | None:
+    """A calendar date from an ISO date or time ("2023-12-31", "2023-12-31T00:00:00Z"), or
+    None."""
+    moment = parse_timestamp(raw) if isinstance(raw, str) else None
+    return None if moment is None else moment.date()
+
+
+# A .NET TimeSpan as Json.NET writes it (the "c" format): "[-][d.]hh:mm:ss[.fffffff]", e.g.
+# "1.02:03:04.5" (tradeStatistics durations, closed trades' `duration`; reference-results
+# §2.1); the optimizations' runtime statistics write hours past 24 ("125:30:00", §1.3).
+_TIMESPAN = re.compile(
+    r"(?P<sign>-?)(?:(?P<days>\d+)\.)?(?P<hours>\d+):(?P<minutes>\d{1,2}):(?P<seconds>\d{1,2})"
+    r"(?:\.(?P<fraction>\d{1,7}))?"
+)
+
+
+def parse_timespan(raw: Any) -> timedelta | None:
+    """A .NET TimeSpan string ("1.02:03:04.5", "00:00:00", "125:30:00") as a duration; None
+    for anything else."""
+    match = _TIMESPAN.fullmatch(raw.strip()) if isinstance(raw, str) else None
+    if match is None:
+        return None
+    span = timedelta(
+        days=int(match["days"] or 0),
+        hours=int(match["hours"]),
+        minutes=int(match["minutes"]),
+        seconds=int(match["seconds"]),
+        microseconds=round(int((match["fraction"] or "0").ljust(7, "0")) / 10),
+    )
+    return -span if match["sign"] else span
+
+
+def parse_text_map(raw: Any) -> list[tuple[str, str | None]] | None:
+    """A map of text to text, as Arrow carries a MAP: its items with every value as text (a
+    nested value as JSON). The API sends an empty map as `[]` (reference §2): no items."""
+    if isinstance(raw, dict):
+        return [(str(key), parse_text(value)) for key, value in raw.items()]
+    if raw == []:
+        return []
+    return None
 
 
 def parse_float(raw: Any) -> float | None:
@@ -152,4 +194,7 @@ STANDARD_PARSERS: dict[str, Callable[[Any], Any]] = {
     "JSON": to_json_text,
     "VARCHAR[]": parse_text_list,
     "BIGINT[]": parse_int_list,
+    "INTERVAL": parse_timespan,
+    "DATE": parse_date,
+    "MAP(VARCHAR, VARCHAR)": parse_text_map,
 }

@@ -1,0 +1,55 @@
+"""The optimization tables, loaded together, and their checks."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+
+from assets.checks import unique_key_check, warehouse_check
+from assets.metadata import run_step, table_metadata
+from assets.names import GROUP, WRITER_POOL
+from pipelines.resources import QuantConnectResource, WarehouseResource
+from pipelines.schema.optimizations import OPTIMIZATION_BACKTESTS, OPTIMIZATIONS, TABLES
+
+_DESCRIPTIONS = {
+    OPTIMIZATIONS.name: (
+        "Every optimization (parameter sweep) of every project, from `optimizations/list` and "
+        "`optimizations/read`: settings, target, status and progress."
+    ),
+}
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            table.name,
+            group_name=GROUP,
+            kinds={"quantconnect", "duckdb"},
+            deps=["projects"] if table.parent == "projects" else [table.parent],
+            description=_DESCRIPTIONS.get(table.name, table.description),
+            metadata=table_metadata(table),
+        )
+        for table in TABLES
+    ],
+    pool=WRITER_POOL,
+)
+def optimizations(
+    context: dg.AssetExecutionContext,
+    quantconnect: QuantConnectResource,
+    warehouse: WarehouseResource,
+) -> Iterator[dg.MaterializeResult]:
+    """Optimizations with their parameters, constraints, backtests and the backtests'
+    statistics. One `optimizations/list` per project; `optimizations/read` only for those not
+    yet loaded in a final state (Completed or Aborted). Each one's rows are replaced whole."""
+    metadata = run_step("optimizations", context, warehouse, quantconnect)
+    for table in TABLES:
+        yield dg.MaterializeResult(asset_key=table.name, metadata=metadata[table.name])
+
+
+UNIQUE_KEY_CHECKS = [unique_key_check(table, f"unique_{table.name}_key") for table in TABLES]
+optimization_backtests_match_runtime_statistics = warehouse_check(
+    OPTIMIZATION_BACKTESTS.name,
+    "optimization_backtests_match_runtime_statistics",
+    "optimization_backtests_differing_from_runtime_statistics",
+    "Each finished optimization holds as many backtests as its runtime statistics say ran "
+    "(Completed + Failed).",
+)

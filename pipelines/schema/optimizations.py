@@ -1,0 +1,222 @@
+"""The optimizations table group: parameter sweeps (`optimizations/list` and
+`optimizations/read`), their parameters, constraints and backtests, and each backtest's
+statistics (reference-results §1)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pipelines.schema.columns import Table, column, extra_column, parent_column
+from pipelines.schema.enums import EnumMap
+from pipelines.schema.values import parse_int, parse_statistic_value, parse_timespan
+
+# Lean `Common/Optimizer/OptimizationStatus.cs`, sent camelCase ("completed"); older
+# documentation examples show "New": names are read in any case.
+OPTIMIZATION_STATUS = EnumMap(("New", "Aborted", "Running", "Completed"))
+# An optimization in one of these is never read again.
+FINAL_OPTIMIZATION_STATUSES = ("Completed", "Aborted")
+
+# Lean `StatisticsIndices`: the keys "0"…"24" of an optimization backtest's `statistics`
+# object (Lean PR #8984). The legacy array holds the first 21, in this (alphabetical) order.
+OPTIMIZATION_STATISTICS = (
+    "Alpha",
+    "Annual Standard Deviation",
+    "Annual Variance",
+    "Average Loss",
+    "Average Win",
+    "Beta",
+    "Compounding Annual Return",
+    "Drawdown",
+    "Estimated Strategy Capacity",
+    "Expectancy",
+    "Information Ratio",
+    "Loss Rate",
+    "Net Profit",
+    "Probabilistic Sharpe Ratio",
+    "Profit-Loss Ratio",
+    "Sharpe Ratio",
+    "Total Fees",
+    "Total Orders",
+    "Tracking Error",
+    "Treynor Ratio",
+    "Win Rate",
+    "Sortino Ratio",
+    "Start Equity",
+    "End Equity",
+    "Drawdown Recovery",
+)
+LEGACY_STATISTICS_LENGTH = 21
+
+
+def runtime_statistic(name: str, parse: Any = parse_int) -> Any:
+    """A parser of the whole optimization record that reads one entry of its
+    `runtimeStatistics` (strings; `[]` when empty, reference-results §1.3)."""
+
+    def read(record: Mapping[str, Any]) -> Any:
+        statistics = record.get("runtimeStatistics")
+        if not isinstance(statistics, Mapping) or statistics.get(name) is None:
+            return None
+        return parse(str(statistics[name]).replace(",", ""))
+
+    return read
+
+
+def _consumed(text: str) -> float | None:
+    return parse_statistic_value(text.removesuffix("QCC").strip())
+
+
+OPTIMIZATIONS = Table(
+    name="optimizations",
+    key=("optimization_id",),
+    parent="projects",
+    description=(
+        "One row per optimization (`optimizations/list` and `optimizations/read`): the sweep's"
+        " settings, target, state and progress."
+    ),
+    columns=(
+        column("optimization_id", "VARCHAR", "optimizationId"),
+        parent_column("project_id", "BIGINT", "The project it optimizes"),
+        column("name", "VARCHAR", "name"),
+        column(
+            "status",
+            "VARCHAR",
+            "status",
+            parse=OPTIMIZATION_STATUS,
+            description="New, Running, Completed or Aborted",
+        ),
+        column("node_type", "VARCHAR", "nodeType", description="O2-8, O4-12 or O8-16"),
+        column("parallel_nodes", "BIGINT", "parallelNodes"),
+        column("strategy", "VARCHAR", "strategy"),
+        column("target", "VARCHAR", "criterion", "target", description="The statistic's path"),
+        column("extremum", "VARCHAR", "criterion", "extremum", description="max or min"),
+        column("target_value", "DOUBLE", "criterion", "targetValue"),
+        column("created_at", "TIMESTAMPTZ", "created"),
+        column("requested_at", "TIMESTAMPTZ", "requested"),
+        column("out_of_sample_days", "BIGINT", "outOfSampleDays"),
+        column("out_of_sample_max_end_date", "TIMESTAMPTZ", "outOfSampleMaxEndDate"),
+        column("backtests_completed", "BIGINT", parse=runtime_statistic("Completed")),
+        column("backtests_failed", "BIGINT", parse=runtime_statistic("Failed")),
+        column("backtests_running", "BIGINT", parse=runtime_statistic("Running")),
+        column("backtests_in_queue", "BIGINT", parse=runtime_statistic("In Queue")),
+        column("backtests_total", "BIGINT", parse=runtime_statistic("Total")),
+        column(
+            "average_length", "INTERVAL", parse=runtime_statistic("Average Length", parse_timespan)
+        ),
+        column(
+            "total_runtime", "INTERVAL", parse=runtime_statistic("Total Runtime", parse_timespan)
+        ),
+        column("consumed_qcc", "DOUBLE", parse=runtime_statistic("Consumed", _consumed)),
+        column("runtime_statistics", "JSON", "runtimeStatistics", description="As sent"),
+        column("psr", "DOUBLE", "psr", description="The best backtest's"),
+        column("sharpe_ratio", "DOUBLE", "sharpeRatio", description="The best backtest's"),
+        column("trades", "BIGINT", "trades", description="The best backtest's trades"),
+        column("clone_id", "BIGINT", "cloneId"),
+        column("snapshot_id", "BIGINT", "snapshotId"),
+        column("analysis", "JSON", "analysis", description="Lean's OptimizationAnalysis, raw"),
+        parent_column(
+            "deleted_upstream", "BOOLEAN", "No longer listed by the API: the warehouse keeps it"
+        ),
+        extra_column(),
+    ),
+    # Other tables hold `parameters`, `constraints` and `backtests`; `gridLayout` is the
+    # UI's layout; `optimizationTarget` and `targetValue` repeat `criterion`.
+    read_keys=(
+        "projectId",
+        "parameters",
+        "constraints",
+        "backtests",
+        "gridLayout",
+        "optimizationTarget",
+        "targetValue",
+    ),
+)
+
+OPTIMIZATION_PARAMETERS = Table(
+    name="optimization_parameters",
+    key=("optimization_id", "name"),
+    parent="optimizations",
+    description="One row per parameter an optimization sweeps (or holds static).",
+    columns=(
+        parent_column("optimization_id", "VARCHAR", "The optimization"),
+        column(
+            "name",
+            "VARCHAR",
+            parse=lambda p: p.get("name") if p.get("name") is not None else p.get("key"),
+            description="`name` (or the legacy `key`)",
+        ),
+        column("min", "DOUBLE", "min"),
+        column("max", "DOUBLE", "max"),
+        column("step", "DOUBLE", "step"),
+        column("min_step", "DOUBLE", "minStep"),
+        column("value", "VARCHAR", "value", description="A static parameter's value"),
+        extra_column(),
+    ),
+    read_keys=("name", "key"),
+)
+
+OPTIMIZATION_CONSTRAINTS = Table(
+    name="optimization_constraints",
+    key=("optimization_id", "ordinal"),
+    parent="optimizations",
+    description="One row per constraint on an optimization's backtests.",
+    columns=(
+        parent_column("optimization_id", "VARCHAR", "The optimization"),
+        parent_column("ordinal", "BIGINT", "The constraint's position, from 1"),
+        column("target", "VARCHAR", "target", description="The statistic's path"),
+        column("operator", "VARCHAR", "operator", description="GreaterOrEqual, Less, …"),
+        column("target_value", "DOUBLE", "targetValue"),
+        extra_column(),
+    ),
+)
+
+OPTIMIZATION_BACKTESTS = Table(
+    name="optimization_backtests",
+    key=("optimization_id", "backtest_id"),
+    parent="optimizations",
+    description="One row per backtest of an optimization: one parameter set each.",
+    columns=(
+        parent_column("optimization_id", "VARCHAR", "The optimization"),
+        column("backtest_id", "VARCHAR", "id", description="The entry's `id`, not its map key"),
+        parent_column("entry_key", "VARCHAR", "The entry's key in the `backtests` map"),
+        column("name", "VARCHAR", "name"),
+        column("progress", "DOUBLE", "progress"),
+        column("exit_code", "BIGINT", "exitCode", description="0 when it succeeded"),
+        column("start_date", "TIMESTAMPTZ", "startDate"),
+        column("end_date", "TIMESTAMPTZ", "endDate"),
+        column("out_of_sample_days", "BIGINT", "outOfSampleDays"),
+        column("out_of_sample_max_end_date", "TIMESTAMPTZ", "outOfSampleMaxEndDate"),
+        column("parameter_set", "MAP(VARCHAR, VARCHAR)", "parameterSet"),
+        parent_column(
+            "statistics_format", "VARCHAR", "object (keys 0…24) or array (legacy), or NULL"
+        ),
+        column("equity", "JSON", "equity", description="Candlesticks, when sent"),
+        column("host_name", "VARCHAR", "hostName"),
+        extra_column(),
+    ),
+    read_keys=("statistics",),
+)
+
+OPTIMIZATION_BACKTEST_STATISTICS = Table(
+    name="optimization_backtest_statistics",
+    key=("optimization_id", "backtest_id", "statistic"),
+    parent="optimization_backtests",
+    description=(
+        "One row per statistic of an optimization backtest, under LEAN's statistic names; "
+        "values are percentages without % (17.8 is 17.8 %)."
+    ),
+    columns=(
+        parent_column("optimization_id", "VARCHAR", "The optimization"),
+        parent_column("backtest_id", "VARCHAR", "The backtest"),
+        parent_column("statistic", "VARCHAR", 'LEAN\'s name, e.g. "Sharpe Ratio"'),
+        parent_column("value", "DOUBLE", "The number"),
+    ),
+)
+
+TABLES = (
+    OPTIMIZATIONS,
+    OPTIMIZATION_PARAMETERS,
+    OPTIMIZATION_CONSTRAINTS,
+    OPTIMIZATION_BACKTESTS,
+    OPTIMIZATION_BACKTEST_STATISTICS,
+)

@@ -1,0 +1,54 @@
+-- The optimizations group's statements (pipelines/sync/steps/optimizations.py). Each table's
+-- rows of the optimizations read are replaced in one transaction: `staged_<table>` holds the
+-- new rows, `staged_optimizations` the optimizations replaced.
+
+-- name: final_optimization_ids
+-- Optimizations loaded in a final state: never read again.
+SELECT optimization_id FROM optimizations WHERE status IN ('Completed', 'Aborted');
+
+-- name: delete_optimizations
+DELETE FROM optimizations
+WHERE optimization_id IN (SELECT optimization_id FROM staged_optimizations);
+
+-- name: delete_optimization_parameters
+DELETE FROM optimization_parameters
+WHERE optimization_id IN (SELECT optimization_id FROM staged_optimizations);
+
+-- name: delete_optimization_constraints
+DELETE FROM optimization_constraints
+WHERE optimization_id IN (SELECT optimization_id FROM staged_optimizations);
+
+-- name: delete_optimization_backtests
+DELETE FROM optimization_backtests
+WHERE optimization_id IN (SELECT optimization_id FROM staged_optimizations);
+
+-- name: delete_optimization_backtest_statistics
+DELETE FROM optimization_backtest_statistics
+WHERE optimization_id IN (SELECT optimization_id FROM staged_optimizations);
+
+-- name: insert_optimizations
+INSERT INTO optimizations BY NAME SELECT * FROM staged_optimizations;
+
+-- name: insert_optimization_parameters
+INSERT INTO optimization_parameters BY NAME SELECT * FROM staged_optimization_parameters;
+
+-- name: insert_optimization_constraints
+INSERT INTO optimization_constraints BY NAME SELECT * FROM staged_optimization_constraints;
+
+-- name: insert_optimization_backtests
+INSERT INTO optimization_backtests BY NAME SELECT * FROM staged_optimization_backtests;
+
+-- name: insert_optimization_backtest_statistics
+INSERT INTO optimization_backtest_statistics BY NAME
+SELECT * FROM staged_optimization_backtest_statistics;
+
+-- name: mark_unlisted_optimizations
+-- An optimization of a listed project that the list no longer holds was deleted upstream; the
+-- warehouse is the archive and keeps it. `staged_listed` holds (project_id, NULL) for each
+-- listed project and (project_id, optimization_id) for each listed optimization.
+UPDATE optimizations SET deleted_upstream = true
+WHERE NOT coalesce(deleted_upstream, false)
+  AND project_id IN (SELECT project_id FROM staged_listed)
+  AND optimization_id NOT IN (
+      SELECT optimization_id FROM staged_listed WHERE optimization_id IS NOT NULL
+  );

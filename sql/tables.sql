@@ -242,8 +242,8 @@ CREATE TABLE IF NOT EXISTS closed_trades (
     duration INTERVAL,
     is_win BOOLEAN,
     order_ids BIGINT[],
-    extra JSON,
-    PRIMARY KEY (backtest_id, trade_id)
+    extra JSON
+    -- unique on (backtest_id, trade_id): the loader deduplicates, asset checks verify
 );
 
 -- One row per numeric performance statistic of a finished backtest (`totalPerformance` of `backtests/read`: tradeStatistics and portfolioStatistics).
@@ -268,8 +268,8 @@ CREATE TABLE IF NOT EXISTS backtest_rolling_statistics (
     statistic VARCHAR,
     value DOUBLE,
     value_text VARCHAR,
-    value_interval INTERVAL,
-    PRIMARY KEY (backtest_id, window_months, period_end, source, statistic)
+    value_interval INTERVAL
+    -- unique on (backtest_id, window_months, period_end, source, statistic): the loader deduplicates, asset checks verify
 );
 
 -- One row per statistic of an optimization backtest, under LEAN's statistic names; values are percentages without % (17.8 is 17.8 %).

@@ -192,7 +192,14 @@ def test_transient_faults_leave_the_same_warehouse_as_a_clean_run(
 ):
     clean = tmp_path / "clean.duckdb"
     assert sync(sandbox, clean).success
-    endpoints = ["projects/read", "backtests/list", "backtests/read", ORDERS]
+    endpoints = [
+        "projects/read",
+        "backtests/list",
+        "backtests/read",
+        ORDERS,
+        "optimizations/list",
+        "optimizations/read",
+    ]
     rule: dict[str, object] = {"kind": kind, "count": 2, "retry_after": 0}
     if kind == "read_timeout":  # answers after the client stopped waiting
         rule = {"kind": "latency", "seconds": 1.0, "count": 2}

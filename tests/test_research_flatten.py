@@ -5,6 +5,7 @@ are the project's own, built in the real shapes."""
 from datetime import date, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 
 from pipelines.flatten.optimizations import optimization_to_arrow, statistics_by_name
@@ -340,3 +341,18 @@ def test_an_unknown_status_and_empty_maps_sent_as_lists_still_load():
     assert optimization["runtime_statistics"] == "[]"
     assert tables["optimization_backtests"].num_rows == 0
     assert notes[UNKNOWN_ENUM, "optimizations.status"] == 1
+
+
+def test_undecoded_trades_in_todays_shape_read_in_bulk_the_same_as_decoded_ones():
+    trades = [TRADE, TRADE | {"id": "", "symbols": [], "duration": "bad"}, TRADE | {"mae": 1}]
+    raw = [msgspec.Raw(msgspec.json.encode(t)) for t in trades]
+    bulk_notes, notes = Notes(), Notes()
+    bulk = closed_trades_to_arrow(7, "bt", raw, bulk_notes)
+    one_by_one = closed_trades_to_arrow(7, "bt", trades, notes)
+    assert bulk.equals(one_by_one)  # "bad" kept in `extra` either way
+    assert bulk_notes == notes
+    assert bulk.column("trade_id").to_pylist() == [TRADE["id"], "2", TRADE["id"]]
+    assert bulk.column("symbol").to_pylist() == ["SPY", None, "SPY"]
+    # A trade outside today's shape sends the backtest's trades down the decoded path.
+    legacy = closed_trades_to_arrow(7, "bt", [*raw, msgspec.Raw(msgspec.json.encode(LEGACY_TRADE))])
+    assert legacy.num_rows == 4 and legacy.column("symbol").to_pylist()[3] == "EURUSD"

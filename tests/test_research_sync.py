@@ -215,9 +215,25 @@ def test_closed_trades_missing_from_the_read_are_paged_from_trades_read(
     clean = tmp_path / "clean.duckdb"
     run_sync(api, clean)
     sandbox.set_rewrite("backtests/read", _without_closed_trades)
+    sandbox.set_faults(  # retried like any page
+        [
+            {"kind": kind, "endpoint": "backtests/trades/read", "count": 1}
+            for kind in ("500", "drop")
+        ]
+        + [
+            {
+                "kind": "429",
+                "endpoint": "backtests/trades/read",
+                "match": {"start": 100},
+                "count": 1,
+                "retry_after": 0,
+            }
+        ]
+    )
     paged = tmp_path / "paged.duckdb"
     reports = run_sync(api, paged)
     sandbox.set_rewrite("backtests/read", None)
+    assert reports["backtest_statistics"].retries["backtests/trades/read"] >= 3
     counters = reports["backtest_statistics"].counters
     with_trades = rows(clean, "SELECT count(DISTINCT backtest_id) FROM closed_trades")[0][0]
     assert counters["backtests_with_paged_trades"] >= with_trades > 0

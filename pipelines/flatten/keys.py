@@ -52,6 +52,17 @@ class KeyShape:
         return cls({f.name: cls.of_struct(f.type) for f in wire.fields}, whole=True)
 
     @cached_property
+    def known(self) -> frozenset[str]:
+        """The known keys."""
+        return frozenset(self.keys)
+
+    @cached_property
+    def flat(self) -> bool:
+        """Whether every known key's value is read whole and none holds a list of objects:
+        a record with known keys only is then already as the schema spells it."""
+        return not self.object_lists and all(inner is None for inner in self.keys.values())
+
+    @cached_property
     def folded(self) -> dict[str, str]:
         """Known keys by their `_fold`ed spelling."""
         return {_fold(key): key for key in self.keys}

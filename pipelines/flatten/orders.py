@@ -24,15 +24,13 @@ import pyarrow.json as pa_json
 from pipelines.flatten.records import (
     NO_EVENTS_KEY,
     NOT_CONVERTIBLE,
-    UNKNOWN_ENUM,
     Notes,
     Record,
     records_to_arrow,
+    wire_table,
 )
-from pipelines.schema.columns import EXTRA, Column, Table
-from pipelines.schema.enums import EnumMap
 from pipelines.schema.orders import ORDER_EVENTS, ORDER_WIRE, ORDERS
-from pipelines.schema.values import parse_int, timestamps_from_epoch
+from pipelines.schema.values import parse_int
 
 
 def orders_to_arrow(
@@ -228,9 +226,9 @@ def _read_wire_orders(
     event_parents = pc.list_parent_indices(events_lists).to_numpy()
     event_records = pc.list_flatten(events_lists)
     supplied = {"project_id": project_ids, "backtest_id": backtest_ids}
-    orders = _wire_table(ORDERS, records, supplied, notes)
+    orders = wire_table(ORDERS, records, supplied, notes)
     parents = pa.array(event_parents, pa.int64())
-    events = _wire_table(
+    events = wire_table(
         ORDER_EVENTS,
         event_records,
         {
@@ -241,40 +239,6 @@ def _read_wire_orders(
         notes,
     )
     return orders, events, event_parents
-
-
-def _wire_table(
-    table: Table, records: pa.StructArray, supplied: Mapping[str, pa.Array], notes: Notes
-) -> pa.Table:
-    # The reader took only known keys, so no row has unknown fields: `extra` is all NULL.
-    supplied = {**supplied, EXTRA: pa.nulls(len(records), pa.string())}
-    arrays = [
-        supplied[column.name]
-        if column.source is None
-        else _wire_column(column, records, notes, f"{table.name}.{column.name}")
-        for column in table.columns
-    ]
-    return pa.Table.from_arrays(arrays, schema=table.arrow_schema)
-
-
-def _wire_column(column: Column, records: pa.StructArray, notes: Notes, where: str) -> pa.Array:
-    """One column from the wire records: the value at its source path, converted."""
-    assert column.source is not None
-    values = pc.struct_field(records, list(column.source)) if column.source else records
-    if column.parse_array is not None:
-        return column.parse_array(values)
-    if isinstance(column.parse, EnumMap):
-        names, unknown = column.parse.names_of(values)
-        if unknown:
-            notes[UNKNOWN_ENUM, where] += unknown
-        return names
-    if column.parse is not None:
-        raise ValueError(f"{column.name}: no vectorised parser")  # a test keeps this unreachable
-    if values.type == column.arrow_type:
-        return values
-    if pa.types.is_timestamp(column.arrow_type):
-        return timestamps_from_epoch(values)  # the only wire number that becomes a time
-    return values.cast(column.arrow_type)
 
 
 def _decode_orders(

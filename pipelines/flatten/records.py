@@ -22,7 +22,12 @@ import pyarrow.compute as pc
 from pipelines.flatten.keys import conform_record, key_shape
 from pipelines.schema.columns import EXTRA, Column, Table
 from pipelines.schema.enums import EnumMap
-from pipelines.schema.values import timestamps_from_epoch, timestamps_from_text, to_json_text
+from pipelines.schema.values import (
+    timespans_from_text,
+    timestamps_from_epoch,
+    timestamps_from_text,
+    to_json_text,
+)
 
 Record = Mapping[str, Any]
 NOT_CONVERTIBLE = (
@@ -87,6 +92,7 @@ _ARROW_CONVERSIONS: dict[str, Callable[[list[Any]], pa.Array]] = {
     "BOOLEAN": lambda raw: pa.array(raw, pa.bool_()),
     "TIMESTAMPTZ": _timestamps,
     "VARCHAR[]": lambda raw: pa.array(raw, pa.list_(pa.string())),
+    "INTERVAL": lambda raw: timespans_from_text(pa.array(raw, pa.string())),
     "BIGINT[]": lambda raw: pa.array(raw, pa.list_(pa.int64())),
 }
 
@@ -147,8 +153,13 @@ def conform_records(
     fields (None when it has none); see `conform_record`."""
     conformed, extras = [], []
     renamed = with_extra = 0
+    shape = key_shape(table)
     for record in records:
-        known, extra, renames = conform_record(record, key_shape(table))
+        if shape.flat and type(record) is dict and record.keys() <= shape.known:
+            conformed.append(record)  # today's spelling, no unknown field: nothing to do
+            extras.append(None)
+            continue
+        known, extra, renames = conform_record(record, shape)
         conformed.append(known)
         extras.append(extra)
         renamed += renames
@@ -210,3 +221,40 @@ def _keep_lost_values(
             for key in path[:-1]:
                 target = target.setdefault(key, {})
             target[path[-1]] = value
+
+
+def wire_table(
+    table: Table, records: pa.StructArray, supplied: Mapping[str, pa.Array], notes: Notes
+) -> pa.Table:
+    """`table`'s Arrow table from records that pyarrow's JSON reader read against the wire
+    schema (`wire_struct`), one vectorised conversion per column; `supplied` gives the columns
+    that do not come from the record."""
+    # The reader took only known keys, so no row has unknown fields: `extra` is all NULL.
+    supplied = {**supplied, EXTRA: pa.nulls(len(records), pa.string())}
+    arrays = [
+        supplied[column.name]
+        if column.source is None
+        else wire_column(column, records, notes, f"{table.name}.{column.name}")
+        for column in table.columns
+    ]
+    return pa.Table.from_arrays(arrays, schema=table.arrow_schema)
+
+
+def wire_column(column: Column, records: pa.StructArray, notes: Notes, where: str) -> pa.Array:
+    """One column from the wire records: the value at its source path, converted."""
+    assert column.source is not None
+    values = pc.struct_field(records, list(column.source)) if column.source else records
+    if column.parse_array is not None:
+        return column.parse_array(values)
+    if isinstance(column.parse, EnumMap):
+        names, unknown = column.parse.names_of(values)
+        if unknown:
+            notes[UNKNOWN_ENUM, where] += unknown
+        return names
+    if column.parse is not None:
+        raise ValueError(f"{column.name}: no vectorised parser")  # a test keeps this unreachable
+    if values.type == column.arrow_type:
+        return values
+    if pa.types.is_timestamp(column.arrow_type):
+        return timestamps_from_epoch(values)  # the only wire number that becomes a time
+    return values.cast(column.arrow_type)

@@ -108,21 +108,50 @@ def _windows_without_trades(raw: msgspec.Raw) -> Any:
     }
 
 
+_SECTIONS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
+_TOTAL_PERFORMANCE = "totalperformance"
+
+
+def _performance_with_raw_trades(raw: msgspec.Raw) -> Any:
+    """`totalPerformance` decoded but for its closed trades, each left as its JSON text
+    (`msgspec.Raw`), for the flattener to read in bulk as it reads orders."""
+    try:
+        sections = _SECTIONS.decode(raw)
+    except msgspec.ValidationError:
+        return msgspec.json.decode(raw)  # null, or not a map: as sent
+    decoded: dict[str, Any] = {}
+    for name, section in sections.items():
+        try:
+            # Copied: a Raw would otherwise keep the whole reply alive until the trades are read.
+            items = _ITEMS.decode(section) if name.lower() == _TRADES else None
+            decoded[name] = None if items is None else [item.copy() for item in items]
+        except msgspec.ValidationError:
+            decoded[name] = None
+        if decoded[name] is None:
+            decoded[name] = msgspec.json.decode(section)
+    return decoded
+
+
+def _backtest_field(key: str, raw: msgspec.Raw) -> Any:
+    if key.lower() == _ROLLING_WINDOW:
+        return _windows_without_trades(raw)
+    if key.lower() == _TOTAL_PERFORMANCE:
+        return _performance_with_raw_trades(raw)
+    return msgspec.json.decode(raw)
+
+
 def parse_backtest_reply(endpoint: str, body: Mapping[str, Any], content: bytes) -> dict[str, Any]:
     """A `backtests/read` reply as `parse_reply` gives it, but that its rolling windows'
-    closed trades are skipped undecoded: most of a large reply, and never stored."""
+    closed trades are skipped undecoded (most of a large reply, and never stored), and its
+    own closed trades are left as their JSON texts."""
     try:
         reply: _BacktestReply | None = _BACKTEST_REPLY.decode(content)
     except (msgspec.ValidationError, msgspec.DecodeError):
         reply = None  # not the usual shape, or lenient JSON: `parse_reply` reads it
     if reply is None or reply.success is not True or reply.backtest is None:
         return parse_reply(endpoint, body, content)
-    backtest = {
-        key: _windows_without_trades(raw)
-        if key.lower() == _ROLLING_WINDOW
-        else msgspec.json.decode(raw)
-        for key, raw in reply.backtest.items()
-    }
+    backtest = {key: _backtest_field(key, raw) for key, raw in reply.backtest.items()}
     return {"success": True, "backtest": backtest}
 
 

@@ -7,8 +7,9 @@ column descriptions all derive from these definitions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -98,7 +99,7 @@ class Table:
         """Whether the table keeps unknown fields in an `extra` column."""
         return any(c.name == EXTRA for c in self.columns)
 
-    @property
+    @cached_property
     def arrow_schema(self) -> pa.Schema:
         """The explicit Arrow schema that flattened rows are built against."""
         return pa.schema([pa.field(c.name, c.arrow_type) for c in self.columns])
@@ -135,3 +136,17 @@ def extra_column() -> Column:
         None,
         description="Fields the API sent that no column holds (schema drift), as JSON; or NULL",
     )
+
+
+def wire_struct(table: Table, extra: Mapping[Path_, pa.DataType]) -> pa.StructType:
+    """The JSON shape of one record of `table` as an Arrow struct: every column's source path
+    with its wire type, plus `extra` keys that no column reads by path."""
+    leaves = {c.source: c.wire_type for c in table.columns if c.source} | dict(extra)
+
+    def level(prefix: Path_) -> pa.StructType:
+        keys = dict.fromkeys(path[len(prefix)] for path in leaves if path[: len(prefix)] == prefix)
+        return pa.struct(
+            [(key, leaves.get((*prefix, key)) or level((*prefix, key))) for key in keys]
+        )
+
+    return level(())

@@ -11,12 +11,12 @@ import pyarrow.compute as pc
 
 from pipelines.schema import time_in_force as tif
 from pipelines.schema.columns import (
-    Path_,
     Table,
     column,
     enum_column,
     extra_column,
     parent_column,
+    wire_struct,
 )
 from pipelines.schema.enums import (
     DIRECTION,
@@ -185,20 +185,6 @@ ORDER_EVENTS = Table(
     ),
     read_keys=("algorithmId", "orderId"),  # the backtest and the order: parent columns
 )
-
-
-def wire_struct(table: Table, extra: Mapping[Path_, pa.DataType]) -> pa.StructType:
-    """The JSON shape of one record of `table` as an Arrow struct: every column's source path
-    with its wire type, plus `extra` keys that no column reads by path."""
-    leaves = {c.source: c.wire_type for c in table.columns if c.source} | dict(extra)
-
-    def level(prefix: Path_) -> pa.StructType:
-        keys = dict.fromkeys(path[len(prefix)] for path in leaves if path[: len(prefix)] == prefix)
-        return pa.struct(
-            [(key, leaves.get((*prefix, key)) or level((*prefix, key))) for key in keys]
-        )
-
-    return level(())
 
 
 # Every key an order sends, with its JSON type (reference §6): what pyarrow's JSON reader

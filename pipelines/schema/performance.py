@@ -5,11 +5,14 @@ in the same transaction, from the same reply."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pipelines.schema.columns import Table, column, extra_column, parent_column
+import pyarrow as pa
+
+from pipelines.schema.columns import Table, column, extra_column, parent_column, wire_struct
 from pipelines.schema.enums import EnumMap
+from pipelines.schema.values import timespans_from_text
 
 # Lean `Common/Statistics/Trade.cs`: 0 Long, 1 Short; older documentation examples send names.
 TRADE_DIRECTION = EnumMap(("Long", "Short"))
@@ -21,35 +24,36 @@ ROLLING_WINDOW_MONTHS = (1, 3, 6, 12)
 TRADES_KEY = "closedTrades"
 
 
-def trade_symbols(trade: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def _symbol_objects(trade: Mapping[str, Any]) -> list[Any]:
     """A trade's symbol objects: its `symbols` list, or the old singular `symbol` (Lean
-    `Trade.Symbol`, kept for backward compatibility; reference-results §2.2)."""
-    symbols = trade.get("symbols")
+    `Trade.Symbol`, kept for backward compatibility; reference-results §2.2), in either
+    spelling (the trade's keys are not respelled yet)."""
+    symbols = trade.get("symbols", trade.get("Symbols"))
     if isinstance(symbols, list):
-        return [s for s in symbols if isinstance(s, Mapping)]
-    single = trade.get("symbol")
+        return symbols
+    single = trade.get("symbol", trade.get("Symbol"))
     return [single] if isinstance(single, Mapping) else []
 
 
-def _symbol_field(symbol: Mapping[str, Any], name: str) -> str | None:
-    value = next((v for k, v in symbol.items() if k.lower() == name), None)
+def _field(symbol: Any, name: str, legacy: str) -> str | None:
+    if not isinstance(symbol, Mapping):
+        return None
+    value = symbol.get(name, symbol.get(legacy))  # the 2023 replies' PascalCase `Value`, `ID`
     return None if value is None else str(value)
 
 
-def symbol_values(trade: Mapping[str, Any]) -> list[str | None]:
-    """The tickers of a trade's symbols, in order."""
-    return [_symbol_field(s, "value") for s in trade_symbols(trade)]
-
-
-def symbol_ids(trade: Mapping[str, Any]) -> list[str | None]:
-    """The LEAN security ids of a trade's symbols, in order (`orders.symbol_id`)."""
-    return [_symbol_field(s, "id") for s in trade_symbols(trade)]
-
-
-def first_symbol(trade: Mapping[str, Any]) -> str | None:
-    """The ticker of a trade's first symbol."""
-    values = symbol_values(trade)
-    return values[0] if values else None
+def trade_symbol_columns(trades: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """The `symbol`, `symbols` and `symbol_ids` columns of closed trades, in one pass."""
+    values, ids = [], []
+    for trade in trades:
+        symbols = _symbol_objects(trade)
+        values.append([_field(s, "value", "Value") for s in symbols])
+        ids.append([_field(s, "id", "ID") for s in symbols])
+    return {
+        "symbol": [tickers[0] if tickers else None for tickers in values],
+        "symbols": values,
+        "symbol_ids": ids,
+    }
 
 
 CLOSED_TRADES = Table(
@@ -65,15 +69,20 @@ CLOSED_TRADES = Table(
         parent_column("backtest_id", "VARCHAR", "The backtest"),
         parent_column("trade_id", "VARCHAR", "The trade's `id`; without one, its ordinal, as text"),
         parent_column("ordinal", "BIGINT", "The trade's position in the backtest's list, from 1"),
-        column("symbol", "VARCHAR", parse=first_symbol, description="The first symbol's ticker"),
-        column("symbols", "VARCHAR[]", parse=symbol_values, description="Every symbol's ticker"),
-        column("symbol_ids", "VARCHAR[]", parse=symbol_ids, description="Every symbol's LEAN id"),
+        parent_column("symbol", "VARCHAR", "The first symbol's ticker"),
+        parent_column("symbols", "VARCHAR[]", "Every symbol's ticker (`trade_symbol_columns`)"),
+        parent_column("symbol_ids", "VARCHAR[]", "Every symbol's LEAN id"),
         column("entry_time", "TIMESTAMPTZ", "entryTime"),
         column("exit_time", "TIMESTAMPTZ", "exitTime"),
         column("entry_price", "DOUBLE", "entryPrice", description="Average entry fill price"),
         column("exit_price", "DOUBLE", "exitPrice", description="Average exit fill price"),
         column(
-            "direction", "VARCHAR", "direction", parse=TRADE_DIRECTION, description="Long or Short"
+            "direction",
+            "VARCHAR",
+            "direction",
+            parse=TRADE_DIRECTION,
+            description="Long or Short",
+            wire=pa.int64(),
         ),
         column("quantity", "DOUBLE", "quantity", description="Unsigned"),
         column("profit_loss", "DOUBLE", "profitLoss", description="Gross, account currency"),
@@ -81,14 +90,37 @@ CLOSED_TRADES = Table(
         column("mae", "DOUBLE", "mae", description="Maximum adverse excursion, account currency"),
         column("mfe", "DOUBLE", "mfe", description="Maximum favorable excursion"),
         column("end_trade_drawdown", "DOUBLE", "endTradeDrawdown"),
-        column("duration", "INTERVAL", "duration", description="Sent as a .NET TimeSpan"),
+        column(
+            "duration",
+            "INTERVAL",
+            "duration",
+            description="Sent as a .NET TimeSpan",
+            wire=pa.string(),
+            parse_array=timespans_from_text,
+        ),
         column("is_win", "BOOLEAN", "isWin"),
         column("order_ids", "BIGINT[]", "orderIds", description="Its orders (`orders.order_id`)"),
         extra_column(),
     ),
-    # `symbols`/`symbol` are read whole above; `id` gives `trade_id`; `orders` (only from
+    # `symbols`/`symbol` give the symbol columns; `id` gives `trade_id`; `orders` (only from
     # backtests/trades/read) repeats the backtest's orders, which the orders table holds.
     read_keys=("symbols", "symbol", "id", "orders"),
+    key_constraint=False,  # bulk rows, as orders: the asset check verifies the key
+)
+
+
+_SYMBOL_FIELDS = [("value", pa.string()), ("id", pa.string()), ("permtick", pa.string())]
+# A closed trade as today's API sends it (camelCase, Lean PRs #8989 and #9234): what pyarrow's
+# JSON reader expects of each trade. A key or a type outside it (the 2023 PascalCase trades,
+# names for `direction`) sends the backtest's trades down the record-by-record path.
+TRADE_WIRE = wire_struct(
+    CLOSED_TRADES,
+    {
+        ("id",): pa.string(),
+        ("symbols",): pa.list_(
+            pa.struct([*_SYMBOL_FIELDS, ("underlying", pa.struct(_SYMBOL_FIELDS))])
+        ),
+    },
 )
 
 
@@ -132,6 +164,7 @@ BACKTEST_ROLLING_STATISTICS = Table(
         parent_column("period_end", "DATE", "The window's last day"),
         *_performance_columns(),
     ),
+    key_constraint=False,  # the largest table by far: the asset check verifies the key
 )
 
 TABLES = (CLOSED_TRADES, BACKTEST_PERFORMANCE, BACKTEST_ROLLING_STATISTICS)

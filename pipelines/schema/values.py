@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -50,6 +51,35 @@ _TIMESPAN = re.compile(
     r"(?P<sign>-?)(?:(?P<days>\d+)\.)?(?P<hours>\d+):(?P<minutes>\d{1,2}):(?P<seconds>\d{1,2})"
     r"(?:\.(?P<fraction>\d{1,7}))?"
 )
+
+
+_INTERVAL = pa.month_day_nano_interval()
+_NANOS = {"hours": 3_600_000_000_000, "minutes": 60_000_000_000, "seconds": 1_000_000_000}
+
+
+def _whole(parts: pa.StructArray, name: str) -> np.ndarray:
+    """A numeric part of matched TimeSpans as int64 (0 where empty or unmatched)."""
+    text = pc.struct_field(parts, name)
+    text = pc.if_else(pc.equal(text, ""), "0", text).fill_null("0")
+    return np.asarray(text.cast(pa.int64()), dtype=np.int64)
+
+
+def timespans_from_text(text: pa.Array) -> pa.Array:
+    """`parse_timespan` over a whole string array, as INTERVALs (days kept as days); NULL
+    where a string is not a TimeSpan."""
+    parts = pc.extract_regex(text, f"^{_TIMESPAN.pattern}$")
+    nanos = sum(_whole(parts, name) * unit for name, unit in _NANOS.items())
+    fraction = pc.utf8_rpad(pc.struct_field(parts, "fraction"), 7, "0")
+    nanos = nanos + _whole(pa.StructArray.from_arrays([fraction], ["f"]), "f") * 100
+    days = _whole(parts, "days")
+    negative = np.asarray(pc.equal(pc.struct_field(parts, "sign"), "-").fill_null(False))
+    layout = np.zeros(len(text), dtype=[("months", "<i4"), ("days", "<i4"), ("nanos", "<i8")])
+    layout["days"] = np.where(negative, -days, days)
+    layout["nanos"] = np.where(negative, -nanos, nanos)
+    valid = pc.is_valid(parts)
+    return pa.Array.from_buffers(
+        _INTERVAL, len(text), [valid.buffers()[1], pa.py_buffer(layout.tobytes())]
+    )
 
 
 def parse_timespan(raw: Any) -> timedelta | None:

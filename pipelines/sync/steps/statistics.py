@@ -31,6 +31,8 @@ from pipelines.sync.step import Step, StepRun
 from pipelines.warehouse import Warehouse
 
 NAME = "backtest_statistics"
+# Rows of all tables a transaction of results holds at most, but for one backtest's own.
+RESULTS_BATCH_ROWS = 200_000
 # The Arrow tables one write replaces, each under the name its statements read it by.
 STAGED = {
     BACKTEST_STATISTICS.name: "staged",
@@ -82,18 +84,45 @@ def results_to_arrow(
     }
 
 
+class _Batch:
+    """Results read but not yet written, written a batch at a time: each transaction holds
+    whole backtests, and memory stays bounded however many there are."""
+
+    def __init__(self, store: Warehouse) -> None:
+        self.store = store
+        self.backtests: list[tuple[int, str]] = []
+        self.tables: dict[str, list[pa.Table]] = {name: [] for name in STAGED}
+        self.rows = 0
+        self.trades = 0
+
+    def add(self, key: tuple[int, str], tables: Mapping[str, pa.Table]) -> None:
+        """Hold one backtest's rows; write the batch once it holds `RESULTS_BATCH_ROWS`."""
+        self.backtests.append(key)
+        for name, table in tables.items():
+            self.tables[name].append(table)
+            self.rows += table.num_rows
+        self.trades += tables[CLOSED_TRADES.name].num_rows
+        if self.rows >= RESULTS_BATCH_ROWS:
+            self.write()
+
+    def write(self) -> None:
+        """Write what the batch holds, in one transaction."""
+        if self.backtests:
+            tables = {name: pa.concat_tables(t) for name, t in self.tables.items()}
+            replace_results(self.store, self.backtests, tables)
+        self.backtests, self.rows = [], 0
+        self.tables = {name: [] for name in STAGED}
+
+
 def sync_backtest_statistics(run: StepRun) -> SyncReport:
     """Load the results of finished backtests not loaded yet (or loaded before closed trades
     and performance were); progress is told for each backtest read."""
     client, store = run.api, run.store
     meter, report, notes = RequestMeter(client), SyncReport(), Notes()
-    pending = [
-        (project_id, backtest_id)
-        for project_id, backtest_id in store.read("backtests_needing_statistics")
-    ]
-    not_ready = paged = 0
-    final: list[tuple[int, str]] = []
-    tables: dict[str, list[pa.Table]] = {name: [] for name in STAGED}
+    needing = store.read("backtests_needing_statistics")
+    pending = [(project_id, backtest_id) for project_id, backtest_id in needing]
+    not_ready = paged = loaded = 0
+    batch = _Batch(store)
     failures: dict[str, Exception] = {}
 
     def read(key: tuple[int, str]) -> BacktestResults:
@@ -110,25 +139,25 @@ def sync_backtest_statistics(run: StepRun) -> SyncReport:
         if not has_final_statistics(results.backtest):
             not_ready += 1  # statistics lag `completed` (reference §9.2): try next run
             continue
-        for name, table in results_to_arrow(project_id, backtest_id, results, notes).items():
-            tables[name].append(table)
-        final.append((project_id, backtest_id))
+        batch.add(
+            (project_id, backtest_id), results_to_arrow(project_id, backtest_id, results, notes)
+        )
+        loaded += 1
         paged += results.paged
-    if final:
-        replace_results(store, final, {name: pa.concat_tables(t) for name, t in tables.items()})
+    batch.write()
     meter.fill(report)
     report.add_notes(notes)
     report.counters.update(
         backtests_read=len(pending),
-        backtests_loaded=len(final),
+        backtests_loaded=loaded,
         backtests_not_ready=not_ready,
         backtests_failed=len(failures),
         backtests_with_paged_trades=paged,
-        closed_trades_loaded=sum(t.num_rows for t in tables[CLOSED_TRADES.name]),
+        closed_trades_loaded=batch.trades,
     )
     counts = store.row_counts()
     report.row_counts.update({name: counts[name] for name in STAGED})
-    run.log.info("Loaded the results of %d backtests (%d not final yet)", len(final), not_ready)
+    run.log.info("Loaded the results of %d backtests (%d not final yet)", loaded, not_ready)
     if failures:
         raise SyncError(NAME, failures, report)
     return report

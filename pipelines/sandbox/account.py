@@ -37,12 +37,8 @@ from typing import NamedTuple
 import msgspec
 
 from pipelines.sandbox.instruments import JsonDict
-from pipelines.sandbox.optimizations import (
-    OptimizationDesk,
-    optimization_budget,
-    plan_project,
-    project_kinds,
-)
+from pipelines.sandbox.optimization_plans import optimization_budget, plan_project, project_kinds
+from pipelines.sandbox.optimizations import OptimizationDesk
 from pipelines.sandbox.orders import Simulation
 from pipelines.sandbox.records import (
     LEGACY_PROJECT,

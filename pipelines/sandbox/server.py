@@ -43,7 +43,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pipelines.sandbox.account import SandboxAccount
 from pipelines.sandbox.instruments import JsonDict
-from pipelines.sandbox.optimizations import OptimizationError
+from pipelines.sandbox.optimization_requests import OptimizationError
 
 SANDBOX_USER_ID = "100001"
 SANDBOX_API_TOKEN = "sandbox-token-0123456789abcdef"  # the sandbox's fixed, public credentials

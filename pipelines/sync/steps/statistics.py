@@ -32,7 +32,7 @@ from pipelines.warehouse import Warehouse
 
 NAME = "backtest_statistics"
 # Rows of all tables a transaction of results holds at most, but for one backtest's own.
-RESULTS_BATCH_ROWS = 200_000
+RESULTS_BATCH_ROWS = 50_000
 # The Arrow tables one write replaces, each under the name its statements read it by.
 STAGED = {
     BACKTEST_STATISTICS.name: "staged",

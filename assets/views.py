@@ -15,11 +15,21 @@ PREVIEWED_VIEW = "backtest_summary"
     group_name=GROUP,
     kinds={"duckdb"},
     pool=WRITER_POOL,
-    deps=["orders", "order_events", "backtest_statistics"],
+    deps=[
+        "orders",
+        "order_events",
+        "backtest_statistics",
+        "closed_trades",
+        "backtest_performance",
+        "optimizations",
+        "optimization_backtests",
+        "optimization_backtest_statistics",
+    ],
 )
 def analysis_views(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """The SQL views over the order history, one per file of `sql/views/` (fills, order
-    lifecycles, per-symbol and per-backtest summaries, slippage), replaced on every run."""
+    """The SQL views over the research record, one per file of `sql/views/` (fills, order
+    lifecycles, per-symbol and per-backtest summaries, slippage, trade summaries reconciled
+    with LEAN's trade statistics, optimization results ranked), replaced on every run."""
     with warehouse.writer() as store:
         views = store.create_views()
         rows = store.view_row_counts()

@@ -46,9 +46,9 @@ def optimizations(
 
 
 UNIQUE_KEY_CHECKS = [unique_key_check(table, f"unique_{table.name}_key") for table in TABLES]
-optimization_backtests_match_runtime_statistics = warehouse_check(
+backtests_match_runtime_counts = warehouse_check(
     OPTIMIZATION_BACKTESTS.name,
-    "optimization_backtests_match_runtime_statistics",
+    "backtests_match_runtime_counts",
     "optimization_backtests_differing_from_runtime_statistics",
     "Each finished optimization holds as many backtests as its runtime statistics say ran "
     "(Completed + Failed).",

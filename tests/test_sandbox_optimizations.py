@@ -26,36 +26,12 @@ from pipelines.sandbox import (
     SandboxServer,
     SandboxSize,
 )
+from pipelines.schema.optimizations import OPTIMIZATION_STATISTICS
 
 Json = dict[str, Any]
-# Lean's StatisticsIndices (reference-results §1.4), written out independently of the sandbox.
-INDEX = (
-    "Alpha",
-    "Annual Standard Deviation",
-    "Annual Variance",
-    "Average Loss",
-    "Average Win",
-    "Beta",
-    "Compounding Annual Return",
-    "Drawdown",
-    "Estimated Strategy Capacity",
-    "Expectancy",
-    "Information Ratio",
-    "Loss Rate",
-    "Net Profit",
-    "Probabilistic Sharpe Ratio",
-    "Profit-Loss Ratio",
-    "Sharpe Ratio",
-    "Total Fees",
-    "Total Orders",
-    "Tracking Error",
-    "Treynor Ratio",
-    "Win Rate",
-    "Sortino Ratio",
-    "Start Equity",
-    "End Equity",
-    "Drawdown Recovery",
-)
+# Lean's StatisticsIndices (reference-results §1.4), as the warehouse reads them: the sandbox
+# (which shares no code with the reader) must write what the reader expects.
+INDEX = OPTIMIZATION_STATISTICS
 NOT_IN_ARRAYS = {
     "Portfolio Turnover",
     "Sortino Ratio",

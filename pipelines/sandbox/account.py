@@ -16,7 +16,8 @@ its statistics are computed from it (`statistics`) and formatted (`reports`), it
 `records`. This module ties them together. Backtest ids derive from
 the seed and the account's size, and a backtest's data from its id and the seed alone.
 Optimizations (`optimizations`, `SandboxAccount.optimizations`) own some of each project's
-backtests: one per parameter set of their grids. Shapes follow
+backtests: one per parameter set of their grids. The write endpoints (`update_tags`,
+`update_project`, `delete_backtest`) check their requests in `writes`. Shapes follow
 `/work/shared/reference/quantconnect-api.md` (cited below as "ref §N").
 """
 
@@ -55,6 +56,7 @@ from pipelines.sandbox.reports import runtime_statistics, statistics, summary_st
 from pipelines.sandbox.results import Results, encode_results
 from pipelines.sandbox.statistics import Performance, performance
 from pipelines.sandbox.wire import encode, to_2024_dialect
+from pipelines.sandbox.writes import ProjectChanges, clean_tags, updated_project
 
 ORDER_CACHE_BACKTESTS = 48
 """How many backtests' serialized orders the LRU cache keeps (about 1.5 MB per 1,000 orders),
@@ -120,8 +122,10 @@ def _random_moment(rng: random.Random, first: datetime, last: datetime) -> datet
 class SandboxAccount:
     """A QuantConnect account's projects, backtests and orders, generated from a seed.
 
-    Mutations (`complete_running`, `add_backtests`, the optimizations') are thread-safe; reads
-    see consistent snapshots because backtest records are immutable and replaced whole.
+    Mutations (`complete_running`, `add_backtests`, the write endpoints', the optimizations')
+    are thread-safe; reads see consistent snapshots because backtest records are immutable,
+    and records and project objects are replaced whole. A deleted backtest's record stays
+    (its optimization still serves it), but `_deleted` hides it from every backtest endpoint.
     """
 
     def __init__(self, size: SandboxSize = SandboxSize(), seed: int = 7) -> None:
@@ -134,6 +138,8 @@ class SandboxAccount:
         self._projects: dict[int, JsonDict] = {}
         self._project_backtests: dict[int, tuple[str, ...]] = {}
         self._backtests: dict[str, Backtest] = {}
+        self._deleted: set[str] = set()  # backtests/delete: records kept, never served
+        self._project_updates = 0  # dates each projects/update after NOW
         self._order_json = functools.lru_cache(maxsize=ORDER_CACHE_BACKTESTS)(self._serialize)
         self._kept_orders: dict[str, tuple[bytes, ...]] = {}  # filled by `warm`, never evicted
         self._performance: dict[str, Performance] = {}
@@ -216,7 +222,9 @@ class SandboxAccount:
         return list(blobs[start : min(end, served)]), served
 
     def project_of(self, backtest_id: str) -> int:
-        """The project a backtest belongs to; KeyError for an unknown backtest."""
+        """The project a backtest belongs to; KeyError for an unknown or deleted backtest."""
+        if backtest_id in self._deleted:
+            raise KeyError(backtest_id)
         return self._backtests[backtest_id].project_id
 
     # -- warming --
@@ -242,16 +250,18 @@ class SandboxAccount:
 
     def complete_running(self) -> list[str]:
         """Finish every listed running or queued backtest: all orders, final statistics; the
-        running optimizations they belong to complete. Returns the backtests' ids."""
+        running optimizations they belong to complete. Returns the backtests' ids. Deleted
+        ones finish too, unlisted and unreported, so their optimizations still complete."""
         with self._lock:
-            listed = (self._backtests[b] for ids in self._project_backtests.values() for b in ids)
-            done = [b for b in listed if b.state in ("running", "queued")]
+            listed = [self._backtests[b] for ids in self._project_backtests.values() for b in ids]
+            deleted = [self._backtests[b] for b in sorted(self._deleted)]
+            done = [b for b in listed + deleted if b.state in ("running", "queued")]
             for backtest in done:
                 self._backtests[backtest.backtest_id] = dataclasses.replace(
                     backtest, state="completed", progress=1.0
                 )
             self.optimizations.settle()
-        return [b.backtest_id for b in done]
+        return [b.backtest_id for b in done if b.backtest_id not in self._deleted]
 
     def add_backtests(self, project_id: int | None = None, count: int = 1) -> list[str]:
         """Add `count` completed backtests to a project (default: the first one). Returns ids."""
@@ -271,6 +281,33 @@ class SandboxAccount:
                 self._backtests[backtest.backtest_id] = backtest
             self._project_backtests[project_id] = existing + tuple(b.backtest_id for b in added)
         return [b.backtest_id for b in added]
+
+    def update_tags(self, project_id: int, backtest_id: str, tags: object) -> None:
+        """`backtests/tags/update`: the backtest's tags become `tags` (checked by
+        `writes.clean_tags`, WriteError); KeyError when the project has no such backtest."""
+        cleaned = clean_tags(tags)
+        with self._lock:
+            backtest = self._record(project_id, backtest_id)
+            self._backtests[backtest_id] = dataclasses.replace(backtest, tags=cleaned)
+
+    def update_project(self, changes: ProjectChanges) -> None:
+        """`projects/update`: change a project's name or description and move its `modified`
+        forward; KeyError for an unknown project, WriteError for a name in use."""
+        with self._lock:
+            project = self._projects[changes.project_id]
+            others = [p["name"] for i, p in self._projects.items() if i != changes.project_id]
+            moment = NOW + timedelta(minutes=self._project_updates + 1)
+            self._projects[changes.project_id] = updated_project(project, changes, others, moment)
+            self._project_updates += 1
+
+    def delete_backtest(self, project_id: int, backtest_id: str) -> None:
+        """`backtests/delete`: the backtest is no longer listed or served; KeyError when the
+        project has no such backtest (a deleted one included)."""
+        with self._lock:
+            self._record(project_id, backtest_id)
+            self._deleted.add(backtest_id)
+            listed = self._project_backtests[project_id]
+            self._project_backtests[project_id] = tuple(b for b in listed if b != backtest_id)
 
     # -- generation --
 
@@ -418,8 +455,10 @@ class SandboxAccount:
     # -- serving --
 
     def _record(self, project_id: int, backtest_id: str) -> Backtest:
+        """A served backtest of the project; KeyError for an unknown, deleted or other
+        project's backtest."""
         backtest = self._backtests[backtest_id]
-        if backtest.project_id != project_id:
+        if backtest.project_id != project_id or backtest_id in self._deleted:
             raise KeyError(backtest_id)
         return backtest
 

@@ -3,9 +3,10 @@
 `SandboxServer` serves `authenticate`, `projects/read`, `backtests/list`, `backtests/read`,
 `backtests/orders/read` and `backtests/trades/read` under `/api/v2/` from a `SandboxAccount`,
 checking the nonce-token auth of the reference (`/work/shared/reference/quantconnect-api.md`,
-cited as "ref §N"); and `optimizations/list`, `read`, `create`, `estimate`, `abort`, `update`
-and `delete` (`optimizations`). Admin endpoints under `/sandbox/` (no auth) set fault rules,
-report request counts and change the account:
+cited as "ref §N"); the writes `backtests/tags/update`, `backtests/delete` and
+`projects/update` (`writes`); and `optimizations/list`, `read`, `create`, `estimate`, `abort`,
+`update` and `delete` (`optimizations`). Admin endpoints under `/sandbox/` (no auth) set fault
+rules, report request counts and change the account:
 
     POST   /sandbox/faults            {"rules": [rule, ...]}  replace the fault rules
     DELETE /sandbox/faults                                    clear them
@@ -33,7 +34,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,6 +45,7 @@ from urllib.parse import parse_qsl, urlsplit
 from pipelines.sandbox.account import SandboxAccount
 from pipelines.sandbox.instruments import JsonDict
 from pipelines.sandbox.optimization_requests import OptimizationError
+from pipelines.sandbox.writes import WriteError, project_changes
 
 SANDBOX_USER_ID = "100001"
 SANDBOX_API_TOKEN = "sandbox-token-0123456789abcdef"  # the sandbox's fixed, public credentials
@@ -291,6 +293,17 @@ def _optimizing(call: Callable[..., Any], *args: Any) -> Any:
         raise RequestError(str(exc)) from None
 
 
+@contextlib.contextmanager
+def _writing(not_found: str) -> Iterator[None]:
+    """Run a write: its refusals are the API's failures, a KeyError is `not_found`."""
+    try:
+        yield
+    except WriteError as exc:
+        raise RequestError(str(exc)) from None
+    except KeyError:
+        raise RequestError(not_found) from None
+
+
 # --- The server --------------------------------------------------------------------------------
 
 
@@ -412,6 +425,9 @@ class SandboxServer:
             "backtests/read": self._backtests_read,
             "backtests/orders/read": self._orders_read,
             "backtests/trades/read": self._trades_read,
+            "backtests/tags/update": self._tags_update,
+            "backtests/delete": self._backtests_delete,
+            "projects/update": self._projects_update,
             "optimizations/list": self._optimizations_list,
             "optimizations/read": self._optimizations_read,
             "optimizations/create": self._optimizations_create,
@@ -682,6 +698,29 @@ class SandboxServer:
             raise RequestError("Backtest not found") from None
         _check_window(start, end, MAX_ORDERS_WINDOW)
         return backtest_id, start, end
+
+    # -- writes (reference-results §2.6-2.8) --
+
+    def _tags_update(self, params: JsonDict) -> Reply:
+        project_id = _int_param(params, "projectId")
+        backtest_id = _str_param(params, "backtestId")
+        with _writing("Backtest not found"):
+            self.account.update_tags(project_id, backtest_id, params.get("tags"))
+        return json_reply({"success": True, "errors": []})
+
+    def _backtests_delete(self, params: JsonDict) -> Reply:
+        project_id = _int_param(params, "projectId")
+        backtest_id = _str_param(params, "backtestId")
+        with _writing("Backtest not found"):
+            self.account.delete_backtest(project_id, backtest_id)
+        return json_reply({"success": True, "errors": []})
+
+    def _projects_update(self, params: JsonDict) -> Reply:
+        """A partial update: lean-cli sends only the fields that change, as form data."""
+        project_id = _int_param(params, "projectId")
+        with _writing(f"Project not found: {project_id}"):
+            self.account.update_project(project_changes(project_id, params))
+        return json_reply({"success": True, "errors": []})
 
     # -- optimizations (reference-results §1) --
 

@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS projects (
     is_pinned BOOLEAN,
     max_file_size BIGINT,
     encryption_key JSON,
+    deleted_upstream_at TIMESTAMPTZ,
     extra JSON,
     PRIMARY KEY (project_id)
 );
@@ -71,6 +72,7 @@ CREATE TABLE IF NOT EXISTS backtests (
     trades BIGINT,
     parameters BIGINT,
     security_types VARCHAR,
+    deleted_upstream_at TIMESTAMPTZ,
     extra JSON,
     PRIMARY KEY (backtest_id)
 );
@@ -106,7 +108,7 @@ CREATE TABLE IF NOT EXISTS optimizations (
     clone_id BIGINT,
     snapshot_id BIGINT,
     analysis JSON,
-    deleted_upstream BOOLEAN,
+    deleted_upstream_at TIMESTAMPTZ,
     extra JSON,
     PRIMARY KEY (optimization_id)
 );

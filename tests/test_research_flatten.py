@@ -316,7 +316,7 @@ def test_an_optimization_fills_its_five_tables():
     assert optimization["backtests_total"] == 3 and optimization["consumed_qcc"] == 0.42
     assert span(optimization["total_runtime"]) == timedelta(minutes=7, seconds=30)
     assert optimization["analysis"] == '{"backtestCountTotal":3,"overallSharpe":1.1}'
-    assert optimization["extra"] is None and optimization["deleted_upstream"] is False
+    assert optimization["extra"] is None and optimization["deleted_upstream_at"] is None
     parameters = {p["name"]: p for p in tables["optimization_parameters"]}
     assert parameters["lookback"]["min_step"] == 5 and parameters["mode"]["value"] == "fast"
     (constraint,) = tables["optimization_constraints"]

@@ -181,7 +181,7 @@ def test_a_deleted_optimization_is_kept_and_marked(
     run_sync(api, warehouse_path)
     assert rows(
         warehouse_path,
-        "SELECT deleted_upstream FROM optimizations WHERE optimization_id = ?",
+        "SELECT deleted_upstream_at IS NOT NULL FROM optimizations WHERE optimization_id = ?",
         optimization_id,
     ) == [(True,)]
     assert (
@@ -194,7 +194,8 @@ def test_a_deleted_optimization_is_kept_and_marked(
     )
     others = rows(
         warehouse_path,
-        "SELECT count(*) FROM optimizations WHERE deleted_upstream AND optimization_id <> ?",
+        "SELECT count(*) FROM optimizations "
+        "WHERE deleted_upstream_at IS NOT NULL AND optimization_id <> ?",
         optimization_id,
     )
     assert others == [(0,)] and project_id

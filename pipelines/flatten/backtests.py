@@ -13,8 +13,11 @@ from pipelines.schema.values import parse_statistic_currency, parse_statistic_va
 def backtests_to_arrow(
     project_id: int, backtests: Sequence[Record], notes: Notes | None = None
 ) -> pa.Table:
-    """The `backtests` rows of one project from `backtests/list`'s summaries."""
-    return records_to_arrow(BACKTESTS, backtests, {"project_id": project_id}, notes)
+    """The `backtests` rows of one project from `backtests/list`'s summaries: listed, so not
+    deleted upstream (`deleted_upstream_at` NULL)."""
+    return records_to_arrow(
+        BACKTESTS, backtests, {"project_id": project_id, "deleted_upstream_at": None}, notes
+    )
 
 
 def statistics_to_arrow(project_id: int, backtest_id: str, statistics: Any) -> pa.Table:

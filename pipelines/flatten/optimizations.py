@@ -72,7 +72,8 @@ def optimization_to_arrow(
     read: Mapping[str, Any],
     notes: Notes | None = None,
 ) -> dict[str, pa.Table]:
-    """Every optimization table's rows of one optimization, by table name."""
+    """Every optimization table's rows of one optimization, by table name; it was just listed,
+    so it is not deleted upstream (`deleted_upstream_at` NULL)."""
     record = optimization_record(summary, read)
     optimization_id = str(record.get("optimizationId"))
     parameters = _objects(record.get("parameters"))
@@ -92,7 +93,7 @@ def optimization_to_arrow(
         OPTIMIZATIONS.name: records_to_arrow(
             OPTIMIZATIONS,
             [record],
-            {"project_id": project_id, "deleted_upstream": False},
+            {"project_id": project_id, "deleted_upstream_at": None},
             notes,
         ),
         OPTIMIZATION_PARAMETERS.name: records_to_arrow(

@@ -69,6 +69,12 @@ BACKTESTS = Table(
         column("trades", "BIGINT", "trades"),
         column("parameters", "BIGINT", "parameters"),
         column("security_types", "VARCHAR", "securityTypes"),
+        parent_column(
+            "deleted_upstream_at",
+            "TIMESTAMPTZ",
+            "When a sync found it gone from its project's `backtests/list`, or its project gone"
+            " (kept with all its rows, never fetched again); NULL while listed",
+        ),
         extra_column(),
     ),
     read_keys=("completed",),  # read by `is_backtest_finished`

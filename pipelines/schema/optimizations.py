@@ -115,7 +115,10 @@ OPTIMIZATIONS = Table(
         column("snapshot_id", "BIGINT", "snapshotId"),
         column("analysis", "JSON", "analysis", description="Lean's OptimizationAnalysis, raw"),
         parent_column(
-            "deleted_upstream", "BOOLEAN", "No longer listed by the API: the warehouse keeps it"
+            "deleted_upstream_at",
+            "TIMESTAMPTZ",
+            "When a sync found it gone from its project's `optimizations/list`, or its project"
+            " gone (kept with all its rows, never read again); NULL while listed",
         ),
         extra_column(),
     ),

@@ -1,6 +1,6 @@
 """The projects table group: every project the user can see (`projects/read`)."""
 
-from pipelines.schema.columns import Table, column, extra_column
+from pipelines.schema.columns import Table, column, extra_column, parent_column
 
 PROJECTS = Table(
     name="projects",
@@ -32,6 +32,12 @@ PROJECTS = Table(
         column("is_pinned", "BOOLEAN", "isPinned"),
         column("max_file_size", "BIGINT", "maxFileSize"),
         column("encryption_key", "JSON", "encryptionKey", description="{id, name}, or NULL"),
+        parent_column(
+            "deleted_upstream_at",
+            "TIMESTAMPTZ",
+            "When a sync found it gone from `projects/read` (kept, with its backtests and"
+            " optimizations, never fetched again); NULL while listed",
+        ),
         extra_column(),
     ),
     # Dropped on purpose (reference §3): `liveForm` holds brokerage form data ("do not

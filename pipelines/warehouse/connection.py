@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.queries import SQL_DIR
+from pipelines.queries import SQL_DIR, named_queries
 from pipelines.schema import TABLES
 from pipelines.schema.ddl import add_column_sql, render_tables_sql
 from pipelines.warehouse.protocol import WarehouseBusyError, WarehouseError
@@ -83,8 +83,13 @@ def _connect(path: Path, read_only: bool, memory_limit: str) -> Connection:
     return conn
 
 
+# Retired columns' statements (`<table>__<column>`): what each held, carried into its successor.
+MIGRATIONS_SQL = "migrations.sql"
+
+
 def ensure_schema(conn: Connection) -> None:
-    """Create the tables that are missing, and add columns that a newer schema introduced."""
+    """Create the tables that are missing, add columns that a newer schema introduced, and
+    retire columns it dropped (`retire_columns`)."""
     conn.execute(render_tables_sql(TABLES))
     conn.execute((SQL_DIR / "state.sql").read_text())
     for table in TABLES:
@@ -92,6 +97,20 @@ def ensure_schema(conn: Connection) -> None:
         for column in table.columns:
             if column.name not in existing:
                 conn.execute(add_column_sql(table, column))
+    retire_columns(conn)
+
+
+def retire_columns(conn: Connection) -> None:
+    """For each retired column an old warehouse still has: run its statement of
+    `sql/migrations.sql` (named `<table>__<column>`), which carries what it held into the
+    columns that replaced it, then drop it; each in one transaction."""
+    for name, statement in named_queries(MIGRATIONS_SQL).items():
+        table, column = name.split("__")
+        if column not in conn.table(table).columns:
+            continue
+        with transaction(conn):
+            conn.execute(statement)
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
 
 
 @contextmanager

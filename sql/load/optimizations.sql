@@ -6,6 +6,10 @@
 -- Optimizations loaded in a final state: never read again.
 SELECT optimization_id FROM optimizations WHERE status IN ('Completed', 'Aborted');
 
+-- name: live_optimization_ids
+-- The optimizations not deleted upstream, with their project: what its list should hold.
+SELECT optimization_id, project_id FROM optimizations WHERE deleted_upstream_at IS NULL;
+
 -- name: delete_optimizations
 DELETE FROM optimizations
 WHERE optimization_id IN (SELECT optimization_id FROM staged_optimizations);
@@ -43,12 +47,23 @@ INSERT INTO optimization_backtest_statistics BY NAME
 SELECT * FROM staged_optimization_backtest_statistics;
 
 -- name: mark_unlisted_optimizations
--- An optimization of a listed project that the list no longer holds was deleted upstream; the
--- warehouse is the archive and keeps it. `staged_listed` holds (project_id, NULL) for each
--- listed project and (project_id, optimization_id) for each listed optimization.
-UPDATE optimizations SET deleted_upstream = true
-WHERE NOT coalesce(deleted_upstream, false)
+-- An optimization of a listed project that the list no longer holds was deleted upstream. The
+-- warehouse is the archive: it keeps the optimization and all its rows, stamped with when the
+-- sync found it gone (an earlier stamp is kept), and never reads it again. `staged_listed`
+-- holds (project_id, NULL) for each listed project and (project_id, optimization_id) for each
+-- listed optimization.
+UPDATE optimizations SET deleted_upstream_at = now()
+WHERE deleted_upstream_at IS NULL
   AND project_id IN (SELECT project_id FROM staged_listed)
   AND optimization_id NOT IN (
+      SELECT optimization_id FROM staged_listed WHERE optimization_id IS NOT NULL
+  );
+
+-- name: revive_listed_optimizations
+-- One listed again after it was found gone (or its project was) revives: NULL again. An
+-- optimization read this sync was replaced already; a final one is not read again.
+UPDATE optimizations SET deleted_upstream_at = NULL
+WHERE deleted_upstream_at IS NOT NULL
+  AND optimization_id IN (
       SELECT optimization_id FROM staged_listed WHERE optimization_id IS NOT NULL
   );

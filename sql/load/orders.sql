@@ -4,8 +4,9 @@
 -- being loaded.
 
 -- name: backtests_needing_orders
--- Finished backtests with final statistics whose orders are not loaded, or were incomplete.
--- "Total Orders" was called "Total Trades" before 2024-03 (reference §5).
+-- Finished backtests with final statistics whose orders are not loaded, or were incomplete;
+-- never one deleted upstream. "Total Orders" was called "Total Trades" before 2024-03
+-- (reference §5).
 SELECT
     b.project_id,
     b.backtest_id,
@@ -18,16 +19,21 @@ SELECT
 FROM backtests AS b
 JOIN backtest_sync AS s USING (backtest_id)
 WHERE b.completed
+  AND b.deleted_upstream_at IS NULL
   AND s.statistics_synced_at IS NOT NULL
   AND (s.orders_synced_at IS NULL OR NOT s.orders_complete)
 ORDER BY b.project_id, b.created_at, b.backtest_id;
 
 -- name: backtest_counts
--- How many backtests are finished, and how many of those have their orders loaded.
+-- Of the backtests still listed: how many there are, how many are finished, and how many of
+-- those have their orders loaded; and how many were deleted upstream (never fetched again).
 SELECT
-    count(*) AS backtests,
-    count(*) FILTER (WHERE b.completed) AS finished,
-    count(*) FILTER (WHERE s.orders_synced_at IS NOT NULL AND s.orders_complete) AS orders_loaded
+    count(*) FILTER (WHERE b.deleted_upstream_at IS NULL) AS backtests,
+    count(*) FILTER (WHERE b.deleted_upstream_at IS NULL AND b.completed) AS finished,
+    count(*) FILTER (
+        WHERE b.deleted_upstream_at IS NULL AND s.orders_synced_at IS NOT NULL AND s.orders_complete
+    ) AS orders_loaded,
+    count(*) FILTER (WHERE b.deleted_upstream_at IS NOT NULL) AS deleted_upstream
 FROM backtests AS b
 LEFT JOIN backtest_sync AS s USING (backtest_id);
 

@@ -2,7 +2,8 @@
 -- statistics parsed from their formatted text (a missing statistic is NULL). Order and fill
 -- counts, notional and fees are NULL while its orders are not loaded. Notional and fees are
 -- maps from currency to amount (`notional['USD']`): amounts in different currencies are never
--- added.
+-- added. `deleted_upstream_at` is when a sync found the backtest (or else its project) gone
+-- upstream, NULL while listed: the warehouse keeps its rows.
 CREATE OR REPLACE VIEW backtest_summary AS
 WITH order_counts AS (
     SELECT
@@ -67,11 +68,16 @@ SELECT
     s.net_profit_pct,
     s.drawdown_pct,
     s.total_orders,
-    s.win_rate_pct
+    s.win_rate_pct,
+    b.deleted_upstream_at
 FROM (
-    SELECT b.*, coalesce(sync.orders_synced_at IS NOT NULL, false) AS loaded
+    SELECT
+        b.* EXCLUDE (deleted_upstream_at),
+        coalesce(sync.orders_synced_at IS NOT NULL, false) AS loaded,
+        coalesce(b.deleted_upstream_at, p.deleted_upstream_at) AS deleted_upstream_at
     FROM backtests AS b
     LEFT JOIN backtest_sync AS sync USING (backtest_id)
+    LEFT JOIN projects AS p ON p.project_id = b.project_id
 ) AS b
 LEFT JOIN order_counts AS o ON o.backtest_id = b.backtest_id
 LEFT JOIN fill_counts AS f ON f.backtest_id = b.backtest_id

@@ -2,7 +2,8 @@
 -- optimization reports them (percentages as numbers: 17.8 is 17.8 %), the optimization's
 -- target statistic, and its rank by that target in the direction of the optimization's
 -- extremum (1 is best). Backtests that failed (a non-zero exit code) or lack the target are
--- not ranked.
+-- not ranked. `deleted_upstream_at` is when a sync found the optimization (or its project)
+-- gone upstream, NULL while listed: the warehouse keeps its rows.
 CREATE OR REPLACE VIEW optimization_results AS
 WITH statistics AS (
     SELECT
@@ -40,18 +41,20 @@ WITH statistics AS (
         o.target,
         t.target_statistic,
         lower(o.extremum) AS extremum,
-        s.by_name[t.target_statistic] AS target_value
+        s.by_name[t.target_statistic] AS target_value,
+        o.deleted_upstream_at
     FROM optimization_backtests AS ob
     JOIN optimizations AS o USING (optimization_id)
     JOIN targets AS t USING (optimization_id)
     LEFT JOIN statistics AS s USING (optimization_id, backtest_id)
 )
 SELECT
-    *,
+    * EXCLUDE (deleted_upstream_at),
     CASE WHEN coalesce(exit_code, 0) = 0 AND target_value IS NOT NULL THEN
         rank() OVER (
             PARTITION BY optimization_id, coalesce(exit_code, 0) = 0 AND target_value IS NOT NULL
             ORDER BY CASE WHEN extremum = 'min' THEN target_value ELSE -target_value END
         )
-    END AS rank
+    END AS rank,
+    deleted_upstream_at
 FROM results;

@@ -32,13 +32,16 @@ def _listed(run: StepRun, project_ids: list[int]) -> dict[int, list[dict[str, An
 
 
 def sync_optimizations(run: StepRun) -> SyncReport:
-    """Load every optimization not yet loaded in a final state (Completed or Aborted): a final
-    one is never read again, a running one on every sync until it ends. Each optimization's
-    rows are replaced whole; one no longer listed is kept, marked `deleted_upstream`."""
+    """Load every optimization, of every project not deleted upstream, not yet loaded in a
+    final state (Completed or Aborted): a final one is never read again, a running one on every
+    sync until it ends. Each optimization's rows are replaced whole; one no longer listed is
+    kept with all its rows, marked `deleted_upstream_at`, and never read again (if it is listed
+    again, it revives)."""
     client, store = run.api, run.store
     meter, report, notes = RequestMeter(client), SyncReport(), Notes()
     project_ids = [row[0] for row in store.read("project_ids")]
     final = {row[0] for row in store.read("final_optimization_ids")}
+    live = dict(store.read("live_optimization_ids"))  # optimization_id → project_id
     listed = _listed(run, project_ids)
     pending = {
         str(summary.get("optimizationId")): (project_id, summary)
@@ -60,6 +63,14 @@ def sync_optimizations(run: StepRun) -> SyncReport:
         for name, table in optimization_to_arrow(project_id, summary, read, notes).items():
             tables[name].append(table)
     loaded = len(tables[TABLES[0].name])
+    listed_ids = {
+        str(summary.get("optimizationId")) for summaries in listed.values() for summary in summaries
+    }
+    gone = {
+        optimization_id
+        for optimization_id, project_id in live.items()
+        if project_id in listed and optimization_id not in listed_ids
+    }
     write_optimizations(
         store, {name: pa.concat_tables(t) for name, t in tables.items() if t}, listed
     )
@@ -72,6 +83,7 @@ def sync_optimizations(run: StepRun) -> SyncReport:
         optimizations_loaded=loaded,
         optimizations_final_skipped=sum(len(s) for s in listed.values()) - len(pending),
         optimizations_failed=len(failures),
+        optimizations_marked_deleted_upstream=len(gone),
     )
     counts = store.row_counts()
     report.row_counts.update({table.name: counts[table.name] for table in TABLES})
@@ -85,13 +97,15 @@ def write_optimizations(
     store: Warehouse, tables: Mapping[str, pa.Table], listed: Mapping[int, list[dict[str, Any]]]
 ) -> None:
     """In one transaction: replace every row of the optimizations read (`tables`, by table
-    name; each reads as `staged_<table>`), and mark those of the listed projects that the API
-    no longer lists as deleted upstream (the warehouse keeps their rows)."""
+    name; each reads as `staged_<table>`), mark those of the listed projects that the API no
+    longer lists as deleted upstream (the warehouse keeps their rows), and revive those listed
+    again."""
     statements = [f"delete_{table.name}" for table in TABLES if tables]
     statements += [f"insert_{table.name}" for table in TABLES if tables]
     store.write(
         *statements,
         "mark_unlisted_optimizations",
+        "revive_listed_optimizations",
         staged_listed=_listed_ids(listed),
         **{f"staged_{name}": table for name, table in tables.items()},
     )

@@ -23,13 +23,14 @@ def sync_orders(run: StepRun) -> SyncReport:
     Pages download concurrently on a thread of their own while finished backtests are
     flattened and written here, on the calling thread, in batches (`pipelines.sync.loading`).
     A backtest is always loaded whole, in one transaction. A completed backtest whose orders
-    are loaded is not fetched again. A backtest that fails keeps its previous rows; the others
-    still load, and a `SyncError` naming the failures is raised at the end.
+    are loaded is not fetched again, nor is one deleted upstream. A backtest that fails keeps
+    its previous rows; the others still load, and a `SyncError` naming the failures is raised
+    at the end.
     """
     client, store, log = run.api, run.store, run.log
     meter, report = RequestMeter(client), SyncReport()
     pending = [PendingBacktest(*row) for row in store.read("backtests_needing_orders")]
-    ((backtests, _, loaded_before),) = store.read("backtest_counts")
+    ((backtests, _, loaded_before, deleted_upstream),) = store.read("backtest_counts")
     failures: dict[str, Exception] = {}
     done = fetched_orders = 0
     started = time.monotonic()
@@ -66,6 +67,7 @@ def sync_orders(run: StepRun) -> SyncReport:
         backtests_reloaded=reloaded,
         backtests_skipped=loaded_before,
         backtests_waiting=backtests - loaded_before - len(pending),
+        backtests_deleted_upstream=deleted_upstream,
         backtests_failed=len(failures),
         orders_fetched=fetched_orders,
         **loader.totals.counters(),
@@ -91,7 +93,9 @@ def sync_orders(run: StepRun) -> SyncReport:
 
 def finished_backtests_without_orders(client: QuantConnectClient, store: Warehouse) -> list[str]:
     """Ids of the backtests that `backtests/list` shows finished but whose orders the warehouse
-    lacks: one `projects/read` and one `backtests/list` per project, nothing else."""
+    lacks: one `projects/read` and one `backtests/list` per project, nothing else. Only what
+    the API lists now counts, so a backtest or project deleted upstream never does (one listed
+    again revives in the sync this asks for)."""
     loaded = {row[0] for row in store.read("backtests_with_orders_loaded")}
     projects = [project["projectId"] for project in client.read_projects()]
     found: list[str] = []

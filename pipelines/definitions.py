@@ -4,7 +4,9 @@ newly finished backtests, and resources.
 Assets and checks are found in the `assets` package, one module per table group. Configuration
 comes from the environment: QC_USER_ID and QC_API_TOKEN (read at run time, else the lean CLI's
 ~/.lean/credentials; never in the run config), QC_API_URL, QC_MAX_CONCURRENCY,
-QC_MAX_REQUESTS_PER_SECOND, WAREHOUSE_PATH and QC_SYNC_CRON.
+QC_MAX_REQUESTS_PER_SECOND, QC_APPLY_TAG_RULES, WAREHOUSE_PATH and QC_SYNC_CRON. The write-back
+jobs (`apply_backtest_tags`, `update_projects`, `prune_archived`) are launched by hand, with
+their action in the run config.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import dagster as dg
 import assets
 from assets.names import GROUP, SYNC_JOB
 from assets.sensors import new_finished_backtests
+from assets.writeback import WRITEBACK_JOBS
 from pipelines.qc.client import (
     DEFAULT_API_URL,
     DEFAULT_MAX_CONCURRENCY,
@@ -25,6 +28,8 @@ from pipelines.resources import QuantConnectResource, WarehouseResource
 from pipelines.warehouse import DEFAULT_WAREHOUSE_PATH
 
 DEFAULT_SYNC_CRON = "0 6 * * *"
+# How an environment variable says yes.
+TRUE_WORDS = ("1", "true", "yes", "on")
 
 
 def from_env(name: str, default: str) -> str:
@@ -55,7 +60,7 @@ daily_sync = dg.ScheduleDefinition(
 defs = dg.Definitions(
     assets=dg.load_assets_from_package_module(assets),
     asset_checks=dg.load_asset_checks_from_package_module(assets),
-    jobs=[sync_quantconnect],
+    jobs=[sync_quantconnect, *WRITEBACK_JOBS],
     schedules=[daily_sync],
     sensors=[new_finished_backtests],
     resources={
@@ -66,6 +71,7 @@ defs = dg.Definitions(
             max_requests_per_second=float(
                 os.environ.get("QC_MAX_REQUESTS_PER_SECOND", DEFAULT_MAX_REQUESTS_PER_SECOND)
             ),
+            apply_tag_rules=os.environ.get("QC_APPLY_TAG_RULES", "").lower() in TRUE_WORDS,
         ),
         "warehouse": WarehouseResource(database=from_env("WAREHOUSE_PATH", DEFAULT_WAREHOUSE_PATH)),
     },

@@ -60,6 +60,13 @@ class QuantConnectResource(dg.ConfigurableResource):
         default=DEFAULT_MAX_REQUESTS_PER_SECOND,
         description="Client-side rate limit across threads; null or 0: none.",
     )
+    apply_tag_rules: bool = Field(
+        default=False,
+        description=(
+            "Let the asset backtest_tag_rules send the tag writes its rules plan "
+            "(QC_APPLY_TAG_RULES); off: it only shows the plan."
+        ),
+    )
 
     def __repr_args__(self) -> list[tuple[str | None, Any]]:
         return [

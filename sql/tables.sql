@@ -41,6 +41,22 @@ CREATE TABLE IF NOT EXISTS symbol_properties (
     PRIMARY KEY (market, symbol, security_type)
 );
 
+-- One row per write request to the API (tags, project updates, deletes): written as an intent before the request, completed after it. Never holds the token.
+CREATE TABLE IF NOT EXISTS api_writes (
+    write_id VARCHAR,
+    sent_at TIMESTAMPTZ,
+    endpoint VARCHAR,
+    project_id BIGINT,
+    backtest_id VARCHAR,
+    optimization_id VARCHAR,
+    change JSON,
+    outcome VARCHAR,
+    origin VARCHAR,
+    completed_at TIMESTAMPTZ,
+    detail VARCHAR,
+    PRIMARY KEY (write_id)
+);
+
 -- One row per backtest of every project (`backtests/list`), running ones included.
 CREATE TABLE IF NOT EXISTS backtests (
     project_id BIGINT,

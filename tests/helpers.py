@@ -49,6 +49,7 @@ def make_resources(
     warehouse_path: Path,
     api_token: str | None = SANDBOX_API_TOKEN,
     timeout_seconds: float = 5,
+    apply_tag_rules: bool = False,
 ) -> dict[str, object]:
     """The real resources, pointed at the sandbox and the temp warehouse; with `api_token`
     None, the credentials come from the environment, as `pipelines.definitions` has them."""
@@ -63,6 +64,7 @@ def make_resources(
             max_attempts=FAST_RETRY.max_attempts,
             initial_backoff_seconds=FAST_RETRY.initial_backoff_seconds,
             max_backoff_seconds=FAST_RETRY.max_backoff_seconds,
+            apply_tag_rules=apply_tag_rules,
         ),
         "warehouse": WarehouseResource(database=str(warehouse_path)),
     }

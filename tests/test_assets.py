@@ -92,8 +92,8 @@ def test_full_sync_fills_every_table_per_the_contract(sandbox: SandboxServer, wa
         assert preview[0].startswith("| ") and len(preview) == 2 + shown > 2, table
     views = metadata(result, "analysis_views")
     assert views["views"] == (
-        "fills, optimization_results, trade_summary, backtest_summary, order_lifecycle, slippage, "
-        "symbol_summary"
+        "backtest_archive, fills, optimization_results, trade_summary, backtest_summary, "
+        "optimization_archive, order_lifecycle, slippage, symbol_summary"
     )
     with duckdb.connect(str(warehouse_path), read_only=True) as conn:
         for view in views["views"].split(", "):  # each view's rows and columns

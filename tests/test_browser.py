@@ -37,6 +37,11 @@ CHROMIUM = Path(os.environ.get("QCW_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(os.environ.get("QCW_SCREENSHOT_DIR", REPO_ROOT / "build" / "screenshots"))
 LOCATION = "quantconnect_warehouse"  # workspace.yaml
 SENSOR = "new_finished_backtests"
+WRITEBACK_JOBS = {
+    "apply_backtest_tags": "tag_backtests",
+    "update_projects": "update_project_fields",
+    "prune_archived": "prune_upstream",
+}
 # Chromium on a closed network: no background connections to Google's hosts (they would be
 # refused, many at a time), no first-run UI.
 CHROMIUM_ARGS = [
@@ -241,6 +246,11 @@ def test_the_asset_graph_shows_every_asset_and_automation_lists_the_schedule_and
         row = page.locator("[data-index]").filter(has=link)
         toggle = row.locator("input[type=checkbox]").last
         expect(toggle).not_to_be_checked()  # both start stopped
+
+    for job, op in WRITEBACK_JOBS.items():  # each a launchpad, its op waiting for run config
+        page.goto(f"{dagster_ui}/locations/{LOCATION}/jobs/{job}/playground")
+        expect(page.get_by_role("button", name=op, exact=True)).to_be_visible()
+        expect(page.get_by_role("button", name=re.compile("Launch run", re.I))).to_be_visible()
 
 
 def test_materialize_all_from_the_ui_loads_the_warehouse_and_every_check_passes(

@@ -94,7 +94,7 @@ def test_sigkill_at_random_points_never_corrupts_or_half_loads(tmp_path: Path):
 
             with warehouse.open_writer(path, wait_seconds=10) as store:  # it opens, and is ours
                 failures = check_failures(store)
-            assert len(failures) == 21 and not any(failures.values()), (trial, failures)
+            assert len(failures) == 22 and not any(failures.values()), (trial, failures)
             for table, counts in rows_per_backtest(path).items():
                 for backtest_id, count in counts.items():
                     assert count == expected_rows[table][backtest_id], (trial, table, backtest_id)

@@ -12,12 +12,16 @@ from tests.helpers import TABLES, headless_sync
 
 ASSETS = set(TABLES)
 VIEWS_ASSET = "analysis_views"
+TAG_RULES_ASSET = "backtest_tag_rules"
 
 
 def test_definitions_load_with_the_job_schedule_and_every_asset():
     dg.Definitions.validate_loadable(defs)
     job = defs.resolve_job_def("sync_quantconnect")
-    assert {key.path[0] for key in job.asset_layer.selected_asset_keys} == ASSETS | {VIEWS_ASSET}
+    assert {key.path[0] for key in job.asset_layer.selected_asset_keys} == ASSETS | {
+        VIEWS_ASSET,
+        TAG_RULES_ASSET,
+    }
     schedule = defs.resolve_schedule_def("daily_sync")
     assert schedule.cron_schedule == DEFAULT_SYNC_CRON
     assert schedule.execution_timezone == "UTC"

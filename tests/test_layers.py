@@ -15,7 +15,7 @@ from tests.helpers import REPO_ROOT
 from tests.helpers import TABLES as HELPER_TABLES
 
 PIPELINES = REPO_ROOT / "pipelines"
-CORE = ("qc", "schema", "flatten", "sync", "warehouse")
+CORE = ("qc", "schema", "flatten", "sync", "warehouse", "writeback")
 # What each core package may import, of the project and of the heavy libraries.
 MAY_NOT_IMPORT = {
     "qc": ("pipelines.schema", "pipelines.flatten", "pipelines.sync", "pipelines.warehouse"),
@@ -23,6 +23,7 @@ MAY_NOT_IMPORT = {
     "flatten": ("pipelines.qc", "pipelines.sync", "pipelines.warehouse"),
     "warehouse": ("pipelines.qc", "pipelines.flatten", "pipelines.sync"),
     "sync": (),
+    "writeback": ("pipelines.flatten", "pipelines.sync"),
 }
 STORAGE = ("duckdb", "pyarrow", "filelock")
 
@@ -64,7 +65,7 @@ def test_only_the_warehouse_begins_commits_or_rolls_back():
 
 def test_the_registries_hold_every_group_in_dependency_order():
     tables = [t.name for t in TABLES]
-    assert set(tables) == {*HELPER_TABLES, "backtest_rolling_statistics"}
+    assert set(tables) == {*HELPER_TABLES, "backtest_rolling_statistics", "api_writes"}
     assert all(
         tables.index(t.parent) < tables.index(t.name) for t in TABLES if t.parent
     )  # parents first
@@ -78,10 +79,15 @@ def test_the_registries_hold_every_group_in_dependency_order():
         "orders",
     ]
     loaded = [t for step in STEPS for t in step.tables]
-    assert sorted(t.name for t in loaded) == sorted(tables)  # each by exactly one step
+    # each by exactly one step; `api_writes` is the write-back's audit, not a step's
+    assert sorted(t.name for t in loaded) == sorted(set(tables) - {"api_writes"})
     views = view_names()
     assert sorted(views) == sorted(p.stem for p in (REPO_ROOT / "sql" / "views").glob("*.sql"))
-    assert views[0] == "fills"  # every other view reads it
+    for view, reads in [
+        ("backtest_summary", "fills"),
+        ("optimization_archive", "backtest_archive"),
+    ]:
+        assert views.index(reads) < views.index(view)
 
 
 def test_dependency_order_is_by_depth_then_as_given_and_refuses_cycles_and_unknowns():

@@ -27,59 +27,26 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Column, Table
+from rich.table import Table
 
 from pipelines import warehouse
-from pipelines.demo import main as run_demo
-from pipelines.qc.client import (
-    DEFAULT_API_URL,
-    DEFAULT_MAX_CONCURRENCY,
-    DEFAULT_MAX_REQUESTS_PER_SECOND,
-    ClientSettings,
-    QuantConnectClient,
+from pipelines.cli.options import (
+    WAIT_OPTION,
+    WAREHOUSE_OPTION,
+    api_options,
+    clear_errors,
+    err,
+    number,
 )
-from pipelines.qc.credentials import CredentialsError, find_credentials
-from pipelines.qc.errors import QuantConnectError
+from pipelines.cli.writeback import project, prune, tag
+from pipelines.demo import main as run_demo
+from pipelines.qc.client import ClientSettings, QuantConnectClient
+from pipelines.qc.credentials import find_credentials
 from pipelines.sandbox.__main__ import main as serve_sandbox
 from pipelines.sync import sync_everything
-from pipelines.sync.report import ProgressHook, SyncError, SyncProgress, SyncReport
+from pipelines.sync.report import ProgressHook, SyncProgress, SyncReport
 
-WAREHOUSE_OPTION = click.option(
-    "--warehouse",
-    "warehouse_path",
-    envvar="WAREHOUSE_PATH",
-    default=warehouse.DEFAULT_WAREHOUSE_PATH,
-    show_default=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The DuckDB file (env WAREHOUSE_PATH).",
-)
-WAIT_OPTION = click.option(
-    "--wait",
-    "wait_seconds",
-    type=click.FloatRange(min=0),
-    default=60,
-    show_default=True,
-    help="While a sync writes the warehouse, wait up to this many seconds (0: fail at once).",
-)
 FORMATS = ("table", "csv", "json", "parquet")
-err = Console(stderr=True)
-
-
-@contextmanager
-def clear_errors() -> Iterator[None]:
-    """Turn the errors a user can meet into one message and exit code 1."""
-    try:
-        yield
-    except (
-        CredentialsError,
-        QuantConnectError,
-        SyncError,
-        warehouse.WarehouseBusyError,
-        warehouse.WarehouseError,
-        duckdb.Error,
-        ValueError,
-    ) as error:
-        raise click.ClickException(str(error)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,30 +56,8 @@ def main() -> None:
 
 @main.command()
 @WAREHOUSE_OPTION
-@click.option(
-    "--api-url",
-    envvar="QC_API_URL",
-    default=DEFAULT_API_URL,
-    show_default=True,
-    help="The API base URL (env QC_API_URL); https, or http to a loopback host.",
-)
-@click.option(
-    "--concurrency",
-    envvar="QC_MAX_CONCURRENCY",
-    default=DEFAULT_MAX_CONCURRENCY,
-    show_default=True,
-    type=int,
-    help="Requests in flight at once (env QC_MAX_CONCURRENCY).",
-)
-@click.option(
-    "--requests-per-second",
-    envvar="QC_MAX_REQUESTS_PER_SECOND",
-    default=DEFAULT_MAX_REQUESTS_PER_SECOND,
-    show_default=True,
-    type=float,
-    help="Client-side rate limit; 0 for none (env QC_MAX_REQUESTS_PER_SECOND).",
-)
-def sync(warehouse_path: Path, api_url: str, concurrency: int, requests_per_second: float) -> None:
+@api_options
+def sync(warehouse_path: Path, settings: ClientSettings) -> None:
     """Sync everything new: projects, backtests, statistics, orders and events.
 
     Credentials come from QC_USER_ID and QC_API_TOKEN, else from the lean CLI's
@@ -121,9 +66,6 @@ def sync(warehouse_path: Path, api_url: str, concurrency: int, requests_per_seco
     with clear_errors():
         credentials = find_credentials()
         err.print(f"Credentials of user {credentials.user_id} from {credentials.source}")
-        settings = ClientSettings(
-            api_url, max_concurrency=concurrency, max_requests_per_second=requests_per_second
-        )
         started = time.monotonic()
         reports: dict[str, SyncReport] = {}
         with (
@@ -164,11 +106,6 @@ def sync_progress() -> Iterator[ProgressHook]:
             progress.update(task, completed=state.done, rate=rate)
 
         yield on_progress
-
-
-def number(header: str) -> Column:
-    """A table column of numbers: right-aligned."""
-    return Column(header, justify="right")
 
 
 def print_summary(
@@ -328,6 +265,9 @@ def demo() -> None:
     """What `make demo` runs: sync a sandbox account into the warehouse and summarise it."""
     sys.exit(run_demo())
 
+
+for command in (tag, project, prune):
+    main.add_command(command)
 
 if __name__ == "__main__":
     main()

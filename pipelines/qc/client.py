@@ -226,6 +226,42 @@ class QuantConnectClient:
             raise QuantConnectError("optimizations/read", body, "the reply has no optimization")
         return dict(optimization)
 
+    def read_project(self, project_id: int) -> dict[str, Any]:
+        """One project (`projects/read` with its id; the reply is a one-element list)."""
+        body = {"projectId": project_id}
+        projects = self.post("projects/read", body).get("projects") or []
+        if not projects or not isinstance(projects[0], Mapping):
+            raise QuantConnectError("projects/read", body, "the reply has no project")
+        return dict(projects[0])
+
+    # --- Writes (reference-results §2.6-2.8): idempotent, so retried like reads ---------------
+
+    def update_backtest_tags(self, project_id: int, backtest_id: str, tags: list[str]) -> None:
+        """Set a backtest's tags: the list sent replaces the whole list, `[]` clears it
+        (`backtests/tags/update`, reference-results §2.7)."""
+        body = {"projectId": project_id, "backtestId": backtest_id, "tags": list(tags)}
+        self.post("backtests/tags/update", body)
+
+    def update_project(
+        self, project_id: int, name: str | None = None, description: str | None = None
+    ) -> None:
+        """Change a project's name and/or description; an omitted one stays as it is
+        (`projects/update`, a partial update, reference-results §2.8)."""
+        body: dict[str, Any] = {"projectId": project_id}
+        if name is not None:
+            body["name"] = name
+        if description is not None:
+            body["description"] = description
+        self.post("projects/update", body)
+
+    def delete_optimization(self, optimization_id: str) -> None:
+        """Delete an optimization upstream, for good (`optimizations/delete`)."""
+        self.post("optimizations/delete", {"optimizationId": optimization_id})
+
+    def delete_backtest(self, project_id: int, backtest_id: str) -> None:
+        """Delete a backtest upstream, for good (`backtests/delete`, reference-results §2.6)."""
+        self.post("backtests/delete", {"projectId": project_id, "backtestId": backtest_id})
+
     def read_orders_page(
         self, project_id: int, backtest_id: str, start: int, end: int
     ) -> OrdersPage:

@@ -27,6 +27,7 @@ from pipelines.writeback import run_writeback
 from pipelines.writeback.audit import record_intent
 from pipelines.writeback.endpoints import TAGS
 from pipelines.writeback.model import Outcome, Write
+from pipelines.writeback.prune import plan_prune
 from pipelines.writeback.report import outcome_summary
 from pipelines.writeback.rules import plan_tag_rules
 from pipelines.writeback.tags import plan_tag_command
@@ -676,3 +677,30 @@ def test_apply_in_a_terminal_asks_first_with_the_count(sandbox, synced, answer, 
     os.close(terminal)
     assert "Send 3 write requests? [y/N]" in output
     assert writes_sent(sandbox, TAGS) == sent
+
+
+def test_a_delete_whose_reply_is_lost_is_retried_and_not_found_counts_as_done(
+    sandbox, client, synced
+):
+    finish_everything(sandbox)
+    sync(client, synced)
+    (optimization_id,) = rows(
+        synced, "SELECT optimization_id FROM optimization_archive WHERE archived LIMIT 1"
+    )[0]
+    # The delete lands upstream, but its reply is cut: the retry finds the item gone.
+    sandbox.set_faults([{"kind": "malformed", "endpoint": "optimizations/delete", "count": 1}])
+    run = run_writeback(
+        client,
+        lambda: warehouse.open_writer(synced),
+        lambda c, store: plan_prune(
+            c, store, "optimizations", f"optimization_id = '{optimization_id}'"
+        ),
+        "test",
+        apply=True,
+    )
+    assert run.outcome is not None and run.outcome.ok and len(run.outcome.applied) == 1
+    assert writes_sent(sandbox, "optimizations/delete") == 2
+    assert rows(synced, "SELECT outcome, detail FROM api_writes") == [
+        ("ok", "already deleted upstream")
+    ]
+    assert count_of(synced, TOMBSTONED, [optimization_id]) == 1

@@ -123,9 +123,8 @@ def _table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) ->
 
 
 def print_outcome(outcome: Outcome) -> None:
-    """What was applied, and what failed or was not attempted."""
-    for write, error in outcome.failed:
-        err.print(f"[red]failed[/] {write.endpoint} {write.subject} ({write.label}): {error}")
+    """What was applied, what was skipped when checked again, and how many failed or were not
+    attempted (the failure itself is the command's error message)."""
     for skip in outcome.skipped:
         err.print(f"[yellow]skipped[/] {skip.subject} ({skip.label}): {skip.reason}")
     out.print(outcome_summary(outcome))

@@ -68,9 +68,26 @@ def report_metadata(table: Table, report: SyncReport, store: Warehouse) -> dict[
         "api_requests": sum(report.requests.values()),
         "api_requests_by_endpoint": dg.MetadataValue.json(report.requests),
         "api_retries": sum(report.retries.values()),
+        **rate_metadata(report),
     }
     if report.warnings:
         metadata["warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in report.warnings))
+    return metadata
+
+
+def rate_metadata(report: SyncReport) -> dict[str, object]:
+    """The adaptive rate's decisions in a step: the requests/s it made, the back-offs, and the
+    rate (absent while no rate applies: no ceiling, and no back-off yet) and requests in
+    flight allowed when it ended."""
+    if report.rate is None:
+        return {}
+    metadata: dict[str, object] = {
+        "api_requests_per_second": round(report.requests_per_second or 0.0, 2),
+        "api_backoffs": report.backoffs,
+        "api_concurrency": report.rate.concurrency,
+    }
+    if report.rate.requests_per_second is not None:
+        metadata["api_rate_per_second"] = round(report.rate.requests_per_second, 2)
     return metadata
 
 
@@ -82,6 +99,7 @@ def step_failure(error: SyncError) -> dg.Failure:
             "failed_backtests": dg.MetadataValue.json(sorted(error.failures)),
             **error.report.counters,
             "api_requests": json.dumps(error.report.requests),
+            **rate_metadata(error.report),
         },
     )
 
@@ -98,7 +116,8 @@ def run_step(
     api = quantconnect.client() if quantconnect is not None else nullcontext()
     with api as client, warehouse.writer() as store:
         try:
-            report = step.run(client, store, context.log, ProgressLog(context.log))
+            progress = ProgressLog(context.log, client=client)
+            report = step.run(client, store, context.log, progress)
         except SyncError as error:
             raise step_failure(error) from None
         return {table.name: report_metadata(table, report, store) for table in step.tables}

@@ -11,6 +11,12 @@ It prints one markdown table per dataset and writes `benchmarks/results/<dataset
 committed): the medians, every run's measurements and the machine and package versions.
 `tests/test_benchmarks.py` runs every contender once on the `tiny` dataset in CI.
 
+The adaptive request rate against a rate-limited, a slow and a loopback sandbox (issue 16 §1)
+has its own runner, `python -m benchmarks.rate` (`benchmarks/rate.py` says what it measures):
+
+    .venv/bin/python -m benchmarks.rate --dataset medium --limit 20 --latency-ms 100 \\
+        --loopback-runs 3 --baseline /tmp/qcw-before   # a checkout of the code before
+
 Datasets
 --------
 The sandbox (`pipelines/sandbox`) serves each one from its own process on 127.0.0.1, started
@@ -27,7 +33,8 @@ order.
 
 Contenders
 ----------
-    pipeline        `sync_everything` into a new DuckDB file, `max_concurrency=C`, no rate limit
+    pipeline        `sync_everything` into a new DuckDB file, `max_concurrency=C`, no rate
+                    ceiling (the adaptive rate: at most C in flight, starting from 2)
     resync          `sync_everything` again on that file right after: nothing new, so it must
                     make no `backtests/orders/read` request
     download_floor  the pipeline's requests (projects, backtest lists and reads, every order

@@ -23,14 +23,18 @@ CONTENDERS: dict[str, str] = {
     "dlt_default": "benchmarks.dlt_rest:dlt_default",
     "dlt_tuned": "benchmarks.dlt_rest:dlt_tuned",
 }
-"""Contender name -> `module:function` taking a `Task` and returning an `Outcome`."""
+"""Contender name -> `module:function` taking a `Task` and returning an `Outcome`. A name
+`adaptive:<concurrency>:<requests/s or none>` is a sync with those ceilings (`benchmarks.rate`)."""
 
 
 def main(argv: list[str]) -> None:
     """Run the named contender on the task and write its outcome as JSON."""
     name, task_json, result_path = argv
-    module_name, function_name = CONTENDERS[name].split(":")
-    contender = getattr(importlib.import_module(module_name), function_name)
+    if name.startswith("adaptive:"):  # a sync with these ceilings (benchmarks/rate.py)
+        contender = importlib.import_module("benchmarks.rate").contender(name)
+    else:
+        module_name, function_name = CONTENDERS[name].split(":")
+        contender = getattr(importlib.import_module(module_name), function_name)
     outcome = contender(Task.from_json(task_json))
     Path(result_path).write_text(json.dumps(asdict(outcome)))
 

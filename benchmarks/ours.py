@@ -26,7 +26,9 @@ def warehouse_path(task: Task) -> Path:
 
 
 def make_client(task: Task) -> QuantConnectClient:
-    """The pipeline's client for the sandbox, unthrottled where the client can be throttled."""
+    """The pipeline's client for the sandbox, unthrottled where the client can be throttled:
+    with the adaptive rate, no rate ceiling (no rate until the server pushes back) and `C`
+    requests in flight at most, starting from 2."""
     options: dict[str, Any] = {"max_concurrency": task.concurrency}
     if "max_requests_per_second" in inspect.signature(QuantConnectClient).parameters:
         options["max_requests_per_second"] = None
@@ -56,4 +58,12 @@ def _sync(task: Task, path: Path) -> Outcome:
     details |= {
         f"{step}.{k}_seconds": v for step, r in reports.items() for k, v in r.seconds.items()
     }
+    if hasattr(client, "rate_state"):  # the adaptive rate's decisions (benchmarks/rate.py)
+        state = client.rate_state()
+        details |= {
+            "ceilings": [state.max_concurrency, state.max_requests_per_second],
+            "backoffs": state.backoffs,
+            "final_rate": state.requests_per_second,
+            "final_in_flight": state.concurrency,
+        }
     return Outcome(watch.seconds, count_rows(path, TABLES), details)

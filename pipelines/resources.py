@@ -29,7 +29,10 @@ class QuantConnectResource(dg.ConfigurableResource):
     """The QuantConnect REST API v2, signed with the user id and API token.
 
     Retries 429, 5xx, dropped connections and "try again later" with exponential backoff and
-    jitter; never retries rejected credentials.
+    jitter; never retries rejected credentials. The request rate adapts (`qc/rate.py`): it
+    starts at 2 requests/s and 2 in flight, rises while the API answers fast and clean, backs
+    off on 429, 5xx and "try again later" (honouring `Retry-After`), and never goes above
+    `max_requests_per_second` and `max_concurrency`.
     """
 
     user_id: str | None = Field(
@@ -54,11 +57,15 @@ class QuantConnectResource(dg.ConfigurableResource):
         default=_RETRY.max_backoff_seconds, description="Longest wait between tries."
     )
     max_concurrency: int = Field(
-        default=DEFAULT_MAX_CONCURRENCY, description="Requests in flight at once."
+        default=DEFAULT_MAX_CONCURRENCY,
+        description="Ceiling of the requests in flight at once (QC_MAX_CONCURRENCY).",
     )
     max_requests_per_second: float | None = Field(
         default=DEFAULT_MAX_REQUESTS_PER_SECOND,
-        description="Client-side rate limit across threads; null or 0: none.",
+        description=(
+            "Ceiling of the adaptive request rate across threads (QC_MAX_REQUESTS_PER_SECOND); "
+            "null or 0: none, and no rate until the API pushes back."
+        ),
     )
     apply_tag_rules: bool = Field(
         default=False,

@@ -476,6 +476,8 @@ def test_stats_count_every_api_request(client: Client) -> None:
         "total": 4,
         "faults": 1,
         "auth_failures": 2,
+        "rate_limit": None,
+        "rate_limited": 0,
     }
 
 

@@ -6,15 +6,26 @@ checking the nonce-token auth of the reference (`/work/shared/reference/quantcon
 cited as "ref §N"); the writes `backtests/tags/update`, `backtests/delete` and
 `projects/update` (`writes`); and `optimizations/list`, `read`, `create`, `estimate`, `abort`,
 `update` and `delete` (`optimizations`). Admin endpoints under `/sandbox/` (no auth) set fault
-rules, report request counts and change the account:
+rules and the rate limit, report request counts and change the account:
 
     POST   /sandbox/faults            {"rules": [rule, ...]}  replace the fault rules
     DELETE /sandbox/faults                                    clear them
-    GET    /sandbox/stats                                     request, fault and auth counts
+    POST   /sandbox/rate_limit        {"requests_per_second": N}  at most N API requests per
+                                      second (null or 0: no limit); see below
+    GET    /sandbox/stats                                     request, fault, auth and
+                                                              rate-limit counts
     POST   /sandbox/stats/reset
     POST   /sandbox/complete_running                          -> {"backtestIds": [...]}
     POST   /sandbox/add_backtests     {"projectId"?, "count"} -> {"backtestIds": [...]}
     POST   /sandbox/complete_optimizations  (running ones)    -> {"optimizationIds": [...]}
+
+The rate limit (`SandboxServer(rate_limit=N)`, `set_rate_limit(N)` or the admin endpoint) plays
+a server that allows N requests per second per account, as APIs that publish a limit do: a
+sliding window over every API endpoint admits at most N requests in any second (for N below
+1, one request in any 1/N seconds); a request over it is answered at once with HTTP 429, a
+`Retry-After` header in whole seconds until the window admits one again, and the API's
+failure body. Refused requests do not count against the window; they count in `stats()` as
+`rate_limited` (and in `requests`, like every request). The latency knob delays them too.
 """
 
 from __future__ import annotations
@@ -33,7 +44,7 @@ import sys
 import threading
 import time
 import traceback
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
@@ -401,6 +412,7 @@ class SandboxServer:
         api_token: str = SANDBOX_API_TOKEN,
         quiet: bool = True,
         latency_ms: float = 0.0,
+        rate_limit: float | None = None,
     ) -> None:
         self.account = account or SandboxAccount()
         self.host = host
@@ -415,6 +427,10 @@ class SandboxServer:
         self._requests: Counter[str] = Counter()
         self._faults = 0
         self._auth_failures = 0
+        self._rate_limit: float | None = None
+        self._admitted: deque[float] = deque()  # when each request in the window was admitted
+        self._rate_limited = 0
+        self.set_rate_limit(rate_limit)
         self._connections: set[socket.socket] = set()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -507,6 +523,20 @@ class SandboxServer:
         """Remove every fault rule."""
         self.set_faults([])
 
+    def set_rate_limit(self, requests_per_second: float | None) -> None:
+        """Answer HTTP 429 above `requests_per_second` API requests per second (None or 0: no
+        limit); see the module's docstring."""
+        if requests_per_second is not None and requests_per_second < 0:
+            raise ValueError(f"the rate limit must not be negative, got {requests_per_second}")
+        with self._lock:
+            self._rate_limit = float(requests_per_second) if requests_per_second else None
+            self._admitted.clear()
+
+    @property
+    def rate_limit(self) -> float | None:
+        """The requests per second the sandbox admits (None: no limit)."""
+        return self._rate_limit
+
     def set_rewrite(self, endpoint: str, rewrite: Rewrite | None) -> None:
         """Pass every successful reply of `endpoint` through `rewrite(params, body) -> body`
         (None: stop), to serve payloads the generator never makes. In-process only."""
@@ -524,13 +554,15 @@ class SandboxServer:
                 "total": sum(self._requests.values()),
                 "faults": self._faults,
                 "auth_failures": self._auth_failures,
+                "rate_limit": self._rate_limit,
+                "rate_limited": self._rate_limited,
             }
 
     def reset_stats(self) -> None:
         """Zero every counter."""
         with self._lock:
             self._requests.clear()
-            self._faults = self._auth_failures = 0
+            self._faults = self._auth_failures = self._rate_limited = 0
 
     # -- request handling --
 
@@ -543,6 +575,11 @@ class SandboxServer:
         endpoint = path[len(API_PREFIX) :].strip("/").lower()
         with self._lock:
             self._requests[endpoint] += 1
+            refused = self._over_rate_limit()
+        if refused is not None:
+            if self.latency_ms:
+                time.sleep(self.latency_ms / 1000)
+            return refused
         try:
             params: JsonDict | RequestError = _parse_params(
                 query, headers.get("Content-Type", ""), body
@@ -561,6 +598,25 @@ class SandboxServer:
             if rewrite is not None and reply.status == 200 and isinstance(params, dict):
                 reply = dataclasses.replace(reply, body=rewrite(params, reply.body))
         return reply if fault is None else _damage(reply, fault.kind)
+
+    def _over_rate_limit(self) -> Reply | None:
+        """None if the sliding window admits one more request now (and count it in), else the
+        429 reply. Call under the lock."""
+        if self._rate_limit is None:
+            return None
+        window = max(1.0, 1.0 / self._rate_limit)
+        capacity = max(1, math.floor(self._rate_limit * window))
+        now = time.monotonic()
+        while self._admitted and self._admitted[0] <= now - window:
+            self._admitted.popleft()
+        if len(self._admitted) < capacity:
+            self._admitted.append(now)
+            return None
+        self._rate_limited += 1
+        wait = self._admitted[0] + window - now
+        reply = error_reply("Too many requests. Please slow down.", 429)
+        reply.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        return reply
 
     def log_access(self, method: str, path: str, reply: Reply, started: float) -> None:
         """The access log line (method, path, status, time; never headers) unless quiet."""
@@ -774,6 +830,10 @@ class SandboxServer:
         if (method, action) == ("DELETE", "faults"):
             self.clear_faults()
             return json_reply({"success": True})
+        if (method, action) == ("POST", "rate_limit"):
+            rate = payload.get("requests_per_second")
+            self.set_rate_limit(None if rate is None else float(rate))
+            return json_reply({"success": True, "requests_per_second": self.rate_limit})
         if (method, action) == ("GET", "stats"):
             return json_reply(self.stats())
         if (method, action) == ("POST", "stats/reset"):

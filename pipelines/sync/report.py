@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from pipelines.flatten.records import NOTE_KINDS, Notes
 from pipelines.qc.client import QuantConnectClient
+from pipelines.qc.rate import RateState
 
 
 @dataclass
@@ -22,6 +23,11 @@ class SyncReport:
     requests: dict[str, int] = field(default_factory=dict)
     retries: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # The adaptive rate (`qc/rate.py`): its state when the step ended, the back-offs it decided
+    # during the step, and the requests per second the step made (its requests over its time).
+    rate: RateState | None = None
+    backoffs: int = 0
+    requests_per_second: float | None = None
 
     def add_notes(self, notes: Notes) -> None:
         """Count what flattening worked around, by kind, and say where in the warnings."""
@@ -46,17 +52,25 @@ class SyncError(Exception):
 
 
 class RequestMeter:
-    """Counts the client's requests and retries from its creation until `fill`."""
+    """Counts the client's requests, retries and rate back-offs from its creation until
+    `fill`."""
 
     def __init__(self, client: QuantConnectClient) -> None:
         self.client = client
         self.requests_before = Counter(client.requests_made)
         self.retries_before = Counter(client.retries)
+        self.backoffs_before = client.rate_state().backoffs
+        self.started = time.monotonic()
 
     def fill(self, report: SyncReport) -> None:
-        """Put the requests and retries made since into `report`."""
+        """Put the requests, retries and back-offs made since, and the rate now, into
+        `report`."""
         report.requests = dict(Counter(self.client.requests_made) - self.requests_before)
         report.retries = dict(Counter(self.client.retries) - self.retries_before)
+        report.rate = self.client.rate_state()
+        report.backoffs = report.rate.backoffs - self.backoffs_before
+        seconds = time.monotonic() - self.started
+        report.requests_per_second = sum(report.requests.values()) / max(seconds, 1e-3)
 
 
 @dataclass(frozen=True)
@@ -97,10 +111,16 @@ ProgressHook = Callable[[SyncProgress], None]
 
 class ProgressLog:
     """A progress hook for logs, where no bar can be drawn (a Dagster run's): each step's
-    progress at most every `every_seconds`, and once the step is done."""
+    progress at most every `every_seconds`, and once the step is done; with the `client`,
+    also its adaptive rate: the rate and permits now, and the back-offs so far."""
 
-    def __init__(self, log: logging.Logger, every_seconds: float = 5.0) -> None:
-        self.log, self.every_seconds = log, every_seconds
+    def __init__(
+        self,
+        log: logging.Logger,
+        every_seconds: float = 5.0,
+        client: QuantConnectClient | None = None,
+    ) -> None:
+        self.log, self.every_seconds, self.client = log, every_seconds, client
         self._started: dict[str, float] = {}
         self._logged: dict[str, float] = {}
 
@@ -111,12 +131,14 @@ class ProgressLog:
         if not done and now - self._logged.get(state.step, started) < self.every_seconds:
             return
         self._logged[state.step] = now
+        rate = f"; {self.client.rate_state().describe()}" if self.client is not None else ""
         self.log.info(
-            "%s: %d/%d %s%s, %s",
+            "%s: %d/%d %s%s, %s%s",
             state.step,
             state.done,
             state.total,
             state.labels.unit,
             state.fetched_so_far(),
             state.rate(now - started),
+            rate,
         )

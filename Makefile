@@ -1,8 +1,22 @@
-# Every target creates the virtualenv and installs what it needs on first use.
+# Every target creates the virtualenv and installs what it needs on first use, each set under a
+# stamp of its own: the runtime dependencies (the demo, the sandbox, the UI), the dev extra (the
+# tests and lint) and the bench extra (the benchmarks). So `make demo` on a fresh clone installs
+# only the runtime.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+CREATED := $(VENV)/.created
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
+BENCH := $(VENV)/.installed-bench
+
+# `make dev PORT=3001`: the Dagster UI's port. The asset graph is the page of the project's one
+# asset group in its code location (workspace.yaml), not the Overview page the UI opens on.
+PORT ?= 3000
+GRAPH_URL = http://127.0.0.1:$(PORT)/locations/quantconnect_warehouse/asset-groups/quantconnect
+# The speed the sandbox can take, as `make demo` syncs it: 8 requests in flight, no rate ceiling
+# (the sync's defaults are polite, for the real API).
+SANDBOX_SPEED := QC_MAX_CONCURRENCY=8 QC_MAX_REQUESTS_PER_SECOND=0
 
 .PHONY: install demo test lint format sandbox dev bench screenshot clean
 
@@ -11,45 +25,81 @@ CHROMIUM ?= /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 export QCW_CHROMIUM := $(CHROMIUM)
 
-$(STAMP): pyproject.toml
+$(CREATED):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
-	touch $(STAMP)
+	touch $@
 
-install: $(STAMP)
+$(RUNTIME): pyproject.toml | $(CREATED)
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# The dev extra includes the bench extra: the test suite runs every benchmark contender once.
+$(DEV): pyproject.toml | $(CREATED)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(BENCH): pyproject.toml | $(CREATED)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $@
+
+# Everything: the runtime and both extras.
+install: $(RUNTIME) $(DEV) $(BENCH)
 
 $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
 		|| ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(BIN)/python -m pipelines.demo
 
-test: $(STAMP) $(CHROMIUM) lint
+test: $(DEV) $(CHROMIUM) lint
 	$(BIN)/pytest
 
 # The README's picture of the asset graph, taken by the browser test after a run from the UI.
-screenshot: $(STAMP) $(CHROMIUM)
+screenshot: $(DEV) $(CHROMIUM)
 	QCW_SCREENSHOT_DIR=$(CURDIR)/docs $(BIN)/pytest tests/test_browser.py
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: $(STAMP)
+format: $(DEV)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-sandbox: $(STAMP)
-	$(BIN)/python -m pipelines.sandbox
+# The sandbox prints the export line of its URL and credentials; this adds its speed settings.
+sandbox: $(RUNTIME)
+	@echo "In the shell that syncs (qcw sync, make dev, dagster asset materialize), export the"
+	@echo "sandbox's URL and credentials (below) and the speed the sandbox can take:"
+	@echo "  export $(SANDBOX_SPEED)"
+	@$(BIN)/python -m pipelines.sandbox
 
-dev: $(STAMP)
-	DAGSTER_HOME=$(CURDIR)/dagster_home $(BIN)/dagster dev
+# Prints the asset graph's URL once the UI answers (a watcher that ends with `dagster dev`).
+dev: $(RUNTIME)
+	@echo "Runs read QC_* from this shell: for the sandbox, first export what \`make sandbox\` prints."
+	@$(BIN)/python -c "$$ANNOUNCE_UI" $(PORT) "$(GRAPH_URL)" & \
+		DAGSTER_HOME=$(CURDIR)/dagster_home $(BIN)/dagster dev --host 127.0.0.1 --port $(PORT)
+
+define ANNOUNCE_UI
+import os, sys, time, urllib.request
+port, url = sys.argv[1:]
+parent = os.getppid()
+while os.getppid() == parent:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as reply:
+            if b"dagster_webserver_version" in reply.read():
+                print(f"\nThe asset graph: {url}\n", flush=True)
+                break
+    except OSError:
+        pass
+    time.sleep(0.5)
+endef
+dev: export ANNOUNCE_UI := $(ANNOUNCE_UI)
 
 # This pipeline against the download and parse floors, a naive script and dlt (benchmarks/).
 BENCH_ARGS ?= --datasets small,medium --runs 3
-bench: $(STAMP)
+bench: $(BENCH)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:

@@ -41,34 +41,169 @@ BACKTESTS = Table(
     description="One row per backtest of every project (`backtests/list`), running ones included.",
     columns=(
         parent_column("project_id", "BIGINT", "The project the backtest belongs to"),
-        column("backtest_id", "VARCHAR", "backtestId"),
-        column("name", "VARCHAR", "name"),
-        column("status", "VARCHAR", "status", description='"Completed.", "Running: NN%", …'),
-        column("completed", "BOOLEAN", parse=is_backtest_finished, description="Results are final"),
-        column("created_at", "TIMESTAMPTZ", "created"),
-        column("progress", "DOUBLE", "progress"),
-        column("error", "VARCHAR", "error"),
-        column("stacktrace", "VARCHAR", "stacktrace"),
-        column("tags", "VARCHAR[]", "tags"),
-        column("note", "VARCHAR", "note"),
-        column("optimization_id", "VARCHAR", "optimizationId"),
-        column("snapshot_id", "BIGINT", "snapshotId"),
-        column("tradeable_dates", "BIGINT", "tradeableDates"),
-        column("parameter_set", "JSON", "parameterSet"),
-        column("sharpe_ratio", "DOUBLE", "sharpeRatio"),
-        column("alpha", "DOUBLE", "alpha"),
-        column("beta", "DOUBLE", "beta"),
-        column("compounding_annual_return", "DOUBLE", "compoundingAnnualReturn"),
-        column("drawdown", "DOUBLE", "drawdown"),
-        column("loss_rate", "DOUBLE", "lossRate"),
-        column("net_profit", "DOUBLE", "netProfit"),
-        column("psr", "DOUBLE", "psr"),
-        column("sortino_ratio", "DOUBLE", "sortinoRatio"),
-        column("treynor_ratio", "DOUBLE", "treynorRatio"),
-        column("win_rate", "DOUBLE", "winRate"),
-        column("trades", "BIGINT", "trades"),
-        column("parameters", "BIGINT", "parameters"),
-        column("security_types", "VARCHAR", "securityTypes"),
+        column(
+            "backtest_id",
+            "VARCHAR",
+            "backtestId",
+            description="The backtest's id (`backtestId`): 32 hex characters",
+        ),
+        column("name", "VARCHAR", "name", description="The backtest's name"),
+        column(
+            "status",
+            "VARCHAR",
+            "status",
+            description=(
+                'The status text as sent: "Completed.", "In Queue...", "Running: NN%",'
+                ' "Runtime Error"'
+            ),
+        ),
+        column(
+            "completed",
+            "BOOLEAN",
+            parse=is_backtest_finished,
+            description=(
+                "Its results are final: it completed, or stopped on an error or an abort"
+                " (from `completed`, `error` and `status`)"
+            ),
+        ),
+        column(
+            "created_at",
+            "TIMESTAMPTZ",
+            "created",
+            description="When the backtest was created (`created`), UTC",
+        ),
+        column("progress", "DOUBLE", "progress", description="How far it has run, from 0 to 1"),
+        column("error", "VARCHAR", "error", description="The error it stopped on; NULL if none"),
+        column(
+            "stacktrace",
+            "VARCHAR",
+            "stacktrace",
+            description="The error's stack trace; NULL if none",
+        ),
+        column(
+            "tags",
+            "VARCHAR[]",
+            "tags",
+            description="Its tags (only `backtests/list` sends them; `qcw tag` writes them)",
+        ),
+        column("note", "VARCHAR", "note", description="The backtest's note, when sent"),
+        column(
+            "optimization_id",
+            "VARCHAR",
+            "optimizationId",
+            description='The optimization that ran it ("O-…"); NULL when none did',
+        ),
+        column(
+            "snapshot_id",
+            "BIGINT",
+            "snapshotId",
+            description="The id of the backtest's snapshot (`snapshotId`)",
+        ),
+        column(
+            "tradeable_dates",
+            "BIGINT",
+            "tradeableDates",
+            description="The number of tradeable days in its period (`tradeableDates`)",
+        ),
+        column(
+            "parameter_set",
+            "JSON",
+            "parameterSet",
+            description="The parameter values it ran with, {name: value}; [] when none",
+        ),
+        column(
+            "sharpe_ratio",
+            "DOUBLE",
+            "sharpeRatio",
+            description="Sharpe ratio, from the list's summary statistics (`sharpeRatio`)",
+        ),
+        column("alpha", "DOUBLE", "alpha", description="Alpha, from the list's summary statistics"),
+        column("beta", "DOUBLE", "beta", description="Beta, from the list's summary statistics"),
+        column(
+            "compounding_annual_return",
+            "DOUBLE",
+            "compoundingAnnualReturn",
+            description=(
+                "Compounding annual return, from the list's summary"
+                " (`compoundingAnnualReturn`); unit undocumented, percent like the"
+                " statistic"
+            ),
+        ),
+        column(
+            "drawdown",
+            "DOUBLE",
+            "drawdown",
+            description=(
+                "Maximum drawdown, from the list's summary statistics; unit"
+                " undocumented, percent like the statistic"
+            ),
+        ),
+        column(
+            "loss_rate",
+            "DOUBLE",
+            "lossRate",
+            description=(
+                "Share of losing trades, from the list's summary (`lossRate`); unit"
+                " undocumented, percent like the statistic"
+            ),
+        ),
+        column(
+            "net_profit",
+            "DOUBLE",
+            "netProfit",
+            description=(
+                "Net profit, from the list's summary (`netProfit`); unit undocumented,"
+                " percent like the statistic"
+            ),
+        ),
+        column(
+            "psr",
+            "DOUBLE",
+            "psr",
+            description=(
+                "Probabilistic Sharpe ratio, from the list's summary (`psr`); unit"
+                " undocumented, percent like the statistic"
+            ),
+        ),
+        column(
+            "sortino_ratio",
+            "DOUBLE",
+            "sortinoRatio",
+            description="Sortino ratio, from the list's summary statistics (`sortinoRatio`)",
+        ),
+        column(
+            "treynor_ratio",
+            "DOUBLE",
+            "treynorRatio",
+            description="Treynor ratio, from the list's summary statistics (`treynorRatio`)",
+        ),
+        column(
+            "win_rate",
+            "DOUBLE",
+            "winRate",
+            description=(
+                "Share of winning trades, from the list's summary (`winRate`); unit"
+                " undocumented, percent like the statistic"
+            ),
+        ),
+        column(
+            "trades",
+            "BIGINT",
+            "trades",
+            description="A count of trades, from the list's summary statistics (`trades`)",
+        ),
+        column(
+            "parameters",
+            "BIGINT",
+            "parameters",
+            description="How many parameters it ran with, from the list's summary (`parameters`)",
+        ),
+        column(
+            "security_types",
+            "VARCHAR",
+            "securityTypes",
+            description="The security types it traded, as text (`securityTypes`)",
+        ),
         parent_column(
             "deleted_upstream_at",
             "TIMESTAMPTZ",
@@ -90,7 +225,11 @@ BACKTEST_STATISTICS = Table(
         parent_column("backtest_id", "VARCHAR", "The backtest"),
         parent_column("statistic", "VARCHAR", 'The statistic\'s name, e.g. "Sharpe Ratio"'),
         parent_column("value_text", "VARCHAR", 'The raw formatted string, e.g. "$100,670.36"'),
-        parent_column("value", "DOUBLE", "The parsed number; NULL for '-', '' or non-numbers"),
+        parent_column(
+            "value",
+            "DOUBLE",
+            "The parsed number (\"1.692%\" is 1.692); NULL for '-', '' or non-numbers",
+        ),
         parent_column(
             "currency", "VARCHAR", "An amount's currency ($ → USD, € → EUR, BUSD), else NULL"
         ),

@@ -118,9 +118,11 @@ def column(
     return Column(name, sql_type, tuple(source), parse, description, wire, parse_array)
 
 
-def enum_column(name: str, *source: str, names: EnumMap, wire: pa.DataType) -> Column:
+def enum_column(
+    name: str, *source: str, names: EnumMap, wire: pa.DataType, description: str = ""
+) -> Column:
     """A column of an enum's names, sent as `wire` (codes or names) at `source`."""
-    return column(name, "VARCHAR", *source, parse=names, wire=wire)
+    return column(name, "VARCHAR", *source, parse=names, wire=wire, description=description)
 
 
 def parent_column(name: str, sql_type: str, description: str) -> Column:

@@ -12,7 +12,12 @@ SYMBOL_PROPERTIES = Table(
         column("market", "VARCHAR", "market", description='LEAN\'s market, e.g. "usa", "cme"'),
         column("symbol", "VARCHAR", "symbol", description='A ticker or root; "[*]": any other'),
         column("security_type", "VARCHAR", "security_type", description="As orders name it"),
-        column("quote_currency", "VARCHAR", "quote_currency"),
+        column(
+            "quote_currency",
+            "VARCHAR",
+            "quote_currency",
+            description="The currency prices are quoted in",
+        ),
         column(
             "contract_multiplier",
             "DOUBLE",
@@ -20,7 +25,7 @@ SYMBOL_PROPERTIES = Table(
             description="Value of one contract per point of price (100 for equity options)",
         ),
         column("tick_size", "DOUBLE", "tick_size", description="The minimum price variation"),
-        column("lot_size", "DOUBLE", "lot_size"),
+        column("lot_size", "DOUBLE", "lot_size", description="The smallest tradable quantity"),
     ),
 )
 

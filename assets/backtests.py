@@ -8,6 +8,7 @@ import dagster as dg
 from assets.checks import unique_key_check, warehouse_check
 from assets.metadata import run_step, table_metadata
 from assets.names import GROUP, WRITER_POOL
+from pipelines import plots
 from pipelines.resources import QuantConnectResource, WarehouseResource
 from pipelines.schema.backtests import BACKTEST_STATISTICS, BACKTESTS
 from pipelines.schema.performance import (
@@ -92,8 +93,29 @@ def backtest_results(
         "rolling_statistics_rows": rolling["dagster/row_count"],
         "rolling_statistics_preview": rolling["preview"],
     }
+    metadata[CLOSED_TRADES.name] |= equity_picture(context, warehouse)
     for table in (BACKTEST_STATISTICS, CLOSED_TRADES, BACKTEST_PERFORMANCE):
         yield dg.MaterializeResult(asset_key=table.name, metadata=metadata[table.name])
+
+
+def equity_picture(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dict[str, object]:
+    """The cumulative P&L of the top backtests by Sharpe ratio (`qcw plot equity`), as an
+    image the asset's page shows and a file beside the warehouse; nothing before any backtest
+    has closed trades."""
+    path = plots.picture_path(warehouse.database, "equity")
+    with warehouse.writer() as store:
+        try:
+            equity = plots.plot_equity(store.conn, path, size=plots.UI_SIZE)
+        except plots.NothingToPlotError as nothing:
+            context.log.info(f"No equity picture: {nothing}")
+            return {}
+    return {
+        "equity_curves": dg.MetadataValue.md(plots.markdown_image(path, "equity curves")),
+        "equity_curves_path": dg.MetadataValue.path(str(path)),
+        "equity_curves_backtests": dg.MetadataValue.json([c.backtest_id for c in equity.curves]),
+    }
 
 
 unique_backtest_id = unique_key_check(BACKTESTS, "unique_backtest_id")

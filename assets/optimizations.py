@@ -7,6 +7,7 @@ import dagster as dg
 from assets.checks import unique_key_check, warehouse_check
 from assets.metadata import run_step, table_metadata
 from assets.names import GROUP, WRITER_POOL
+from pipelines import plots
 from pipelines.resources import QuantConnectResource, WarehouseResource
 from pipelines.schema.optimizations import OPTIMIZATION_BACKTESTS, OPTIMIZATIONS, TABLES
 
@@ -41,8 +42,30 @@ def optimizations(
     statistics. One `optimizations/list` per project; `optimizations/read` only for those not
     yet loaded in a final state (Completed or Aborted). Each one's rows are replaced whole."""
     metadata = run_step("optimizations", context, warehouse, quantconnect)
+    metadata[OPTIMIZATIONS.name] |= heatmap_picture(context, warehouse)
     for table in TABLES:
         yield dg.MaterializeResult(asset_key=table.name, metadata=metadata[table.name])
+
+
+def heatmap_picture(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dict[str, object]:
+    """The target statistic of the latest completed optimization that sweeps two parameters,
+    over the first two (`qcw plot optimization`), as an image the asset's page shows and a file
+    beside the warehouse; nothing while there is no such optimization."""
+    path = plots.picture_path(warehouse.database, "optimization")
+    with warehouse.writer() as store:
+        store.create_views()  # the picture reads optimization_results; cheap, current with the code
+        try:
+            drawn = plots.plot_optimization(store.conn, path, size=plots.UI_SIZE)
+        except plots.NothingToPlotError as nothing:
+            context.log.info(f"No optimization heatmap: {nothing}")
+            return {}
+    return {
+        "target_heatmap": dg.MetadataValue.md(plots.markdown_image(path, "optimization heatmap")),
+        "target_heatmap_path": dg.MetadataValue.path(str(path)),
+        "target_heatmap_optimization_id": drawn.optimization_id,
+    }
 
 
 UNIQUE_KEY_CHECKS = [unique_key_check(table, f"unique_{table.name}_key") for table in TABLES]

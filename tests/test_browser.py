@@ -285,6 +285,13 @@ def test_materialize_all_from_the_ui_loads_the_warehouse_and_every_check_passes(
         expect(page.get_by_text("preview", exact=True)).to_be_visible()
         first_column = SCHEMA[table].columns[0].name  # the schema shows its columns
         expect(page.get_by_text(first_column, exact=True).first).to_be_visible()
+    # The equity curves, a markdown image: the UI shows markdown this long in a dialog.
+    page.goto(f"{dagster_ui}/assets/closed_trades")
+    entry = page.locator("tr").filter(has=page.get_by_text("equity_curves", exact=True))
+    entry.get_by_text("[Show Markdown]").click()
+    picture = page.get_by_role("dialog").locator('img[src^="data:image/png"]')
+    expect(picture).to_be_visible()
+    page.keyboard.press("Escape")
     page.goto(f"{dagster_ui}/assets/analysis_views")
     for view in view_names():
         expect(page.get_by_text(f"{view}_rows", exact=True)).to_be_visible()

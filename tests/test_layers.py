@@ -15,7 +15,7 @@ from tests.helpers import REPO_ROOT
 from tests.helpers import TABLES as HELPER_TABLES
 
 PIPELINES = REPO_ROOT / "pipelines"
-CORE = ("qc", "schema", "flatten", "sync", "warehouse", "writeback")
+CORE = ("qc", "schema", "flatten", "sync", "warehouse", "writeback", "plots")
 # What each core package may import, of the project and of the heavy libraries.
 MAY_NOT_IMPORT = {
     "qc": ("pipelines.schema", "pipelines.flatten", "pipelines.sync", "pipelines.warehouse"),
@@ -24,6 +24,7 @@ MAY_NOT_IMPORT = {
     "warehouse": ("pipelines.qc", "pipelines.flatten", "pipelines.sync"),
     "sync": (),
     "writeback": ("pipelines.flatten", "pipelines.sync"),
+    "plots": ("pipelines.qc", "pipelines.flatten", "pipelines.sync", "pipelines.writeback"),
 }
 STORAGE = ("duckdb", "pyarrow", "filelock")
 

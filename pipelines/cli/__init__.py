@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 import duckdb
@@ -30,6 +30,7 @@ from rich.progress import (
 from rich.table import Table
 
 from pipelines import warehouse
+from pipelines.cli import render
 from pipelines.cli.options import (
     WAIT_OPTION,
     WAREHOUSE_OPTION,
@@ -38,11 +39,12 @@ from pipelines.cli.options import (
     err,
     number,
 )
+from pipelines.cli.plot import plot
 from pipelines.cli.writeback import project, prune, tag
 from pipelines.demo import main as run_demo
 from pipelines.qc.client import ClientSettings, QuantConnectClient
 from pipelines.qc.credentials import find_credentials
-from pipelines.sandbox.__main__ import main as serve_sandbox
+from pipelines.sandbox.__main__ import main as sandbox
 from pipelines.sync import sync_everything
 from pipelines.sync.report import ProgressHook, SyncProgress, SyncReport
 
@@ -50,6 +52,7 @@ FORMATS = ("table", "csv", "json", "parquet")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="quantconnect-warehouse", prog_name="qcw")
 def main() -> None:
     """qcw: QuantConnect projects, backtests, statistics and orders in a DuckDB warehouse."""
 
@@ -61,7 +64,8 @@ def sync(warehouse_path: Path, settings: ClientSettings) -> None:
     """Sync everything new: projects, backtests, statistics, orders and events.
 
     Credentials come from QC_USER_ID and QC_API_TOKEN, else from the lean CLI's
-    ~/.lean/credentials. Shows each step's progress, then what the warehouse holds.
+    ~/.lean/credentials. Shows each step's progress, then what the warehouse holds; a failed
+    sync shows only its error.
     """
     with clear_errors():
         credentials = find_credentials()
@@ -72,11 +76,9 @@ def sync(warehouse_path: Path, settings: ClientSettings) -> None:
             settings.client(credentials) as client,
             warehouse.open_writer(warehouse_path, on_wait=err.print) as store,
         ):
-            try:
-                with sync_progress() as on_progress:
-                    reports = sync_everything(client, store, on_progress=on_progress)
-            finally:  # a failed sync still shows what it loaded
-                print_summary(store, client, time.monotonic() - started, reports)
+            with sync_progress() as on_progress:
+                reports = sync_everything(client, store, on_progress=on_progress)
+            print_summary(store, client, time.monotonic() - started, reports)
 
 
 @contextmanager
@@ -93,19 +95,25 @@ def sync_progress() -> Iterator[ProgressHook]:
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err, transient=False) as progress:
-        tasks: dict[str, tuple[TaskID, float]] = {}
+    progress = Progress(*columns, console=err, transient=False)
+    tasks: dict[str, tuple[TaskID, float]] = {}
 
-        def on_progress(state: SyncProgress) -> None:
-            if state.step not in tasks:
-                labels = state.labels
-                task = progress.add_task(labels.bar, total=state.total, unit=labels.unit, rate="")
-                tasks[state.step] = (task, time.monotonic())
-            task, started = tasks[state.step]
-            rate = state.rate(time.monotonic() - started)
-            progress.update(task, completed=state.done, rate=rate)
+    def on_progress(state: SyncProgress) -> None:
+        if not tasks:  # started with the first step: a sync that fails first shows no bars
+            progress.start()
+        if state.step not in tasks:
+            labels = state.labels
+            task = progress.add_task(labels.bar, total=state.total, unit=labels.unit, rate="")
+            tasks[state.step] = (task, time.monotonic())
+        task, started = tasks[state.step]
+        rate = state.rate(time.monotonic() - started)
+        progress.update(task, completed=state.done, rate=rate)
 
+    try:
         yield on_progress
+    finally:
+        if tasks:  # rich's stop prints an empty line even when nothing was shown
+            progress.stop()
 
 
 def print_summary(
@@ -132,7 +140,11 @@ def print_summary(
 @click.argument("query", required=False)
 @click.option("-f", "--file", "file", type=click.File("r"), help="Read the query from a file.")
 @click.option(
-    "--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    help="The output format; without it, -o FILE's extension picks it (.csv, .json, .parquet; "
+    "any other: table).",
 )
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file."
@@ -149,7 +161,7 @@ def print_summary(
 def sql(
     query: str | None,
     file: Any,
-    output_format: str,
+    output_format: str | None,
     output: Path | None,
     max_rows: int,
     warehouse_path: Path,
@@ -157,14 +169,22 @@ def sql(
 ) -> None:
     """Run a read-only SQL query on the warehouse: `qcw sql "SELECT ..."` or `qcw sql -f q.sql`.
 
-    Prints a table by default; --format csv, json or parquet, to stdout or -o FILE (parquet
-    needs -o).
+    Prints a table that fits the terminal, or one block per row when its columns do not fit;
+    no number or header is ever cut. --format csv, json or parquet, to stdout or -o FILE
+    (parquet needs -o); -o FILE alone picks the format from the file's extension.
     """
-    if (query is None) == (file is None):
+    if query is not None and file is not None:
         raise click.UsageError("give a QUERY or -f FILE, not both")
+    if query is None and file is None:
+        raise click.UsageError("give a QUERY or -f FILE")
     text = query if query is not None else file.read()
+    if not text.strip():
+        raise click.UsageError("the query is empty" if file is None else f"{file.name} is empty")
+    output_format = output_format or format_of(output)
     if output_format == "parquet" and output is None:
         raise click.UsageError("--format parquet needs -o FILE")
+    if output is not None and not output.parent.is_dir():
+        raise click.ClickException(f"cannot write {output}: there is no folder {output.parent}")
     with clear_errors(), open_read_only(warehouse_path, wait_seconds) as store:
         relation = store.conn.sql(text)
         if relation is None:
@@ -173,6 +193,12 @@ def sql(
             write_table(relation, output, max_rows)
         else:
             write_result(relation, output_format, output)
+
+
+def format_of(output: Path | None) -> str:
+    """The format an output file's extension names; a table for any other."""
+    suffix = output.suffix.lower().lstrip(".") if output is not None else ""
+    return suffix if suffix in FORMATS else "table"
 
 
 @contextmanager
@@ -185,43 +211,68 @@ def open_read_only(path: Path, wait_seconds: float) -> Iterator[warehouse.DuckDB
         raise click.ClickException(f"no warehouse at {path}: run `qcw sync` first") from None
 
 
+@contextmanager
+def open_output(output: Path | None, newline: str | None = None) -> Iterator[IO[str]]:
+    """Standard output, or the file `output` (UTF-8); a file that cannot be written is one
+    error message."""
+    if output is None:
+        yield sys.stdout
+        return
+    try:
+        with output.open("w", encoding="utf-8", newline=newline) as stream:
+            yield stream
+    except OSError as error:
+        raise click.ClickException(f"cannot write {output}: {error.strerror or error}") from None
+
+
+def rows_text(count: int) -> str:
+    """`1 row`, `1,234 rows`."""
+    return f"{count:,} row{'' if count == 1 else 's'}"
+
+
 def write_table(relation: duckdb.DuckDBPyRelation, output: Path | None, max_rows: int) -> None:
     """Print a query's result as a table, its first `max_rows` rows (0: all), and say so."""
-    names = relation.columns
-    rows = (relation.limit(max_rows + 1) if max_rows else relation).fetchall()
-    shown = rows[:max_rows] if max_rows else rows
-    table = Table(*names)
-    for row in shown:
-        table.add_row(*("NULL" if v is None else str(v) for v in row))
-    with click.open_file(str(output) if output else "-", "w") as stream:
-        Console(file=stream).print(table)
-        if len(rows) > len(shown):
+    result = render.fetch(relation, max_rows)
+    shown = result.count
+    with open_output(output) as stream:
+        width = None if output is not None else render.terminal_width(stream)
+        render.write_lines(render.render(result, width), stream)
+        if result.more:
             stream.write(
-                f"the first {len(shown):,} rows; --max-rows 0 shows all, --format csv writes all\n"
+                f"the first {shown:,} rows; --max-rows 0 shows all, --format csv writes all\n"
             )
         else:
-            stream.write(f"{len(rows):,} row{'' if len(rows) == 1 else 's'}\n")
+            stream.write(rows_text(shown) + "\n")
+    if output is not None:
+        more = "the first " if result.more else ""
+        hint = "; --max-rows 0 writes all" if result.more else ""
+        click.echo(f"wrote {more}{rows_text(shown)} to {output}{hint}", err=True)
 
 
 def write_result(
     relation: duckdb.DuckDBPyRelation, output_format: str, output: Path | None
 ) -> None:
-    """Write a query's result as CSV, a JSON array or Parquet."""
+    """Write a query's result as CSV, a JSON array or Parquet; to a file, say what it wrote."""
     if output_format == "parquet":
         assert output is not None
         relation.write_parquet(str(output))
-        err.print(f"wrote {output}")
-        return
-    names, rows = relation.columns, relation.fetchall()
-    with click.open_file(str(output) if output else "-", "w") as stream:
-        if output_format == "csv":
-            writer = csv.writer(stream)
-            writer.writerow(names)
-            writer.writerows(rows)
-        else:
-            records = [dict(zip(names, row, strict=True)) for row in rows]
-            json.dump(records, stream, default=str, ensure_ascii=False, indent=2)
-            stream.write("\n")
+        with duckdb.connect() as conn:  # the file's own row count, from its metadata
+            query = "SELECT count(*) FROM read_parquet(?)"
+            written = conn.execute(query, [str(output)]).fetchall()[0][0]
+    else:
+        names, rows = relation.columns, relation.fetchall()
+        with open_output(output, newline="") as stream:
+            if output_format == "csv":
+                writer = csv.writer(stream, lineterminator="\n")
+                writer.writerow(names)
+                writer.writerows(rows)
+            else:
+                records = [dict(zip(names, row, strict=True)) for row in rows]
+                json.dump(records, stream, default=str, ensure_ascii=False, indent=2)
+                stream.write("\n")
+        written = len(rows)
+    if output is not None:
+        click.echo(f"wrote {rows_text(written)} to {output}", err=True)
 
 
 @main.command()
@@ -252,22 +303,15 @@ def status(warehouse_path: Path, wait_seconds: float) -> None:
     console.print(last)
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
-@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
-def sandbox(arguments: tuple[str, ...]) -> None:
-    """Serve the QuantConnect sandbox on 127.0.0.1 (`qcw sandbox --help` for its options:
-    size, seed, faults, latency)."""
-    serve_sandbox(list(arguments))
-
-
 @main.command()
 def demo() -> None:
     """What `make demo` runs: sync a sandbox account into the warehouse and summarise it."""
     sys.exit(run_demo())
 
 
-for command in (tag, project, prune):
+for command in (tag, project, prune, plot):
     main.add_command(command)
+main.add_command(sandbox, "sandbox")  # `python -m pipelines.sandbox`, the same command
 
 if __name__ == "__main__":
     main()

@@ -1,15 +1,17 @@
-"""Serve the QuantConnect API sandbox until Ctrl-C or SIGTERM: `python -m pipelines.sandbox`."""
+"""Serve the QuantConnect API sandbox until Ctrl-C or SIGTERM: `python -m pipelines.sandbox`
+(the same command as `qcw sandbox`)."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
+import errno
 import os
 import signal
-import sys
 import threading
 import time
 from typing import Any
+
+import click
 
 from pipelines.sandbox.account import SIZES, SandboxAccount
 from pipelines.sandbox.server import (
@@ -19,7 +21,9 @@ from pipelines.sandbox.server import (
     parse_fault_spec,
 )
 
+# `\b` keeps click from rewrapping the paragraph that follows it.
 EPILOG = """\
+\b
 fault SPEC forms (repeat --fault for several rules; they are tried in order):
   KIND[@ENDPOINT][:N]   N with a '.' is a probability, without one a count of firings
       500:0.05                        5% of all API requests answer HTTP 500
@@ -28,88 +32,132 @@ fault SPEC forms (repeat --fault for several rules; they are tried in order):
   a JSON rule object, e.g. '{"kind": "latency", "seconds": 0.5, "probability": 0.1}'
   KIND: 500 502 503 429 try_again drop latency truncate html malformed
 
+\b
 admin endpoints (no auth): POST/DELETE /sandbox/faults, GET /sandbox/stats,
 POST /sandbox/stats/reset, POST /sandbox/complete_running, POST /sandbox/add_backtests
 """
 
 
-def _fault(spec: str) -> dict[str, Any]:
-    try:
-        return parse_fault_spec(spec)
-    except (ValueError, TypeError) as exc:
-        raise argparse.ArgumentTypeError(f"bad fault spec {spec!r}: {exc}") from None
+def _faults(
+    _context: click.Context, _parameter: click.Parameter, specs: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    rules = []
+    for spec in specs:
+        try:
+            rules.append(parse_fault_spec(spec))
+        except (ValueError, TypeError) as exc:
+            raise click.BadParameter(f"bad fault spec {spec!r}: {exc}") from None
+    return rules
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line interface."""
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.sandbox",
-        description="Serve a local emulator of the QuantConnect REST API v2.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
-    parser.add_argument("--size", choices=sorted(SIZES), default="demo", help="data preset")
-    parser.add_argument("--projects", type=int, help="override the preset's project count")
-    parser.add_argument("--backtests", type=int, help="override backtests per project")
-    parser.add_argument("--orders", type=int, help="override the mean orders per backtest")
-    parser.add_argument("--seed", type=int, default=7, help="same seed, same data")
-    parser.add_argument("--fault", type=_fault, action="append", default=[], metavar="SPEC")
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay every API request")
-    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
-    parser.add_argument(
-        "--warm",
-        action="store_true",
-        help="generate every backtest's orders before serving and keep them all in memory "
-        "(about 1.7 kB per order), so no page waits for the generator (for benchmarks)",
-    )
-    return parser
+@click.command(
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
+)
+@click.option("--host", default="127.0.0.1", help="The address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, help="0 picks a free port.")
+@click.option("--size", type=click.Choice(sorted(SIZES)), default="demo", help="Data preset.")
+@click.option("--projects", type=int, help="Override the preset's project count.")
+@click.option("--backtests", type=int, help="Override the backtests per project.")
+@click.option("--orders", type=int, help="Override the mean orders per backtest.")
+@click.option("--seed", type=int, default=7, help="Same seed, same data.")
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="SPEC",
+    callback=_faults,
+    show_default=False,
+    help="A fault rule (repeatable; forms below).",
+)
+@click.option("--latency-ms", type=float, default=0.0, help="Delay every API request by this much.")
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0),
+    metavar="N",
+    show_default="none",
+    help="Requests per second the sandbox accepts before it answers 429 with Retry-After "
+    "(0: no limit).",
+)
+@click.option("--verbose", is_flag=True, help="Log every request to stderr.")
+@click.option(
+    "--warm",
+    is_flag=True,
+    help="Generate every backtest's orders before serving and keep them all in memory "
+    "(about 1.7 kB per order), so no page waits for the generator (for benchmarks).",
+)
+def main(
+    host: str,
+    port: int,
+    size: str,
+    projects: int | None,
+    backtests: int | None,
+    orders: int | None,
+    seed: int,
+    faults: list[dict[str, Any]],
+    latency_ms: float,
+    rate_limit: float | None,
+    verbose: bool,
+    warm: bool,
+) -> None:
+    """Serve the sandbox, a local emulator of the QuantConnect API v2.
 
-
-def main(argv: list[str] | None = None) -> None:
-    """Start the sandbox, print where it listens, and serve until interrupted."""
-    args = build_parser().parse_args(argv)
+    It listens until Ctrl-C or SIGTERM, prints the `export` line that points `qcw` and Dagster
+    at it, and takes a data size, a seed, faults, latency and a rate limit.
+    """
     overrides = {
-        "projects": args.projects,
-        "backtests_per_project": args.backtests,
-        "orders_per_backtest": args.orders,
+        "projects": projects,
+        "backtests_per_project": backtests,
+        "orders_per_backtest": orders,
     }
-    size = dataclasses.replace(
-        SIZES[args.size], **{k: v for k, v in overrides.items() if v is not None}
+    preset = dataclasses.replace(
+        SIZES[size], **{k: v for k, v in overrides.items() if v is not None}
     )
-    account = SandboxAccount(size, seed=args.seed)
-    if args.warm:
+    account = SandboxAccount(preset, seed=seed)
+    if warm:
         started = time.perf_counter()
         kept = account.warm(processes=os.cpu_count() or 1)
         elapsed = time.perf_counter() - started
-        print(f"Generated {kept:,} orders in {elapsed:.1f} s", file=sys.stderr, flush=True)
+        click.echo(f"Generated {kept:,} orders in {elapsed:.1f} s", err=True)
     server = SandboxServer(
         account,
-        host=args.host,
-        port=args.port,
-        quiet=not args.verbose,
-        latency_ms=args.latency_ms,
+        host=host,
+        port=port,
+        quiet=not verbose,
+        latency_ms=latency_ms,
+        rate_limit=rate_limit,
     )
-    server.set_faults(args.fault)
+    server.set_faults(faults)
+    try:
+        server.start()
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise click.ClickException(
+                f"port {port} on {host} is in use: stop what listens there, or pick another "
+                "with --port (0: any free port)"
+            ) from None
+        raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}") from None
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):  # also when started in the background
         signal.signal(signum, lambda *_: stopping.set())
-    with server:
-        print(
-            f"QuantConnect sandbox listening on {server.url} ({size.projects} projects x "
-            f"{size.backtests_per_project} backtests, ~{size.approximate_orders:,} orders, "
-            f"seed {args.seed}, {len(args.fault)} fault rules)"
+    try:
+        limit = f", at most {rate_limit:g} requests/s" if rate_limit else ""
+        click.echo(
+            f"QuantConnect sandbox listening on {server.url} ({preset.projects} projects x "
+            f"{preset.backtests_per_project} backtests, ~{preset.approximate_orders:,} orders, "
+            f"seed {seed}, {len(faults)} fault rules{limit})"
         )
-        print(
+        click.echo(
             f"  export QC_API_URL={server.url} QC_USER_ID={SANDBOX_USER_ID} "
             f"QC_API_TOKEN={SANDBOX_API_TOKEN}"
         )
-        print("  Ctrl-C to stop", flush=True)
+        click.echo("  Ctrl-C to stop")
         while not stopping.wait(0.5):
             pass
-    print("QuantConnect sandbox stopped", flush=True)
+    finally:
+        server.stop()
+    click.echo("QuantConnect sandbox stopped")
 
 
 if __name__ == "__main__":
-    main()
+    main(prog_name="python -m pipelines.sandbox")

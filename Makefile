@@ -15,7 +15,7 @@ BENCH := $(VENV)/.installed-bench
 PORT ?= 3000
 GRAPH_URL = http://127.0.0.1:$(PORT)/locations/quantconnect_warehouse/asset-groups/quantconnect
 # The speed the sandbox can take, as `make demo` syncs it: 8 requests in flight, no rate ceiling
-# (the sync's defaults are polite, for the real API).
+# (the sync's default ceilings, 8 and 10/s, are for the real API).
 SANDBOX_SPEED := QC_MAX_CONCURRENCY=8 QC_MAX_REQUESTS_PER_SECOND=0
 
 .PHONY: install demo test lint format sandbox dev bench screenshot clean

@@ -122,11 +122,18 @@ def print_summary(
     seconds: float,
     reports: dict[str, SyncReport],
 ) -> None:
-    """Rows per table, requests per endpoint, and the sync's warnings."""
+    """Rows per table, requests per endpoint with the adaptive rate at the end, and the sync's
+    warnings."""
     rows = Table("table", number("rows"), title=f"Warehouse after {seconds:.1f} s")
     for table, count in store.row_counts().items():
         rows.add_row(table, f"{count:,}")
-    requests = Table("endpoint", number("requests"), number("retries"), title="API requests")
+    requests = Table(
+        "endpoint",
+        number("requests"),
+        number("retries"),
+        title="API requests",
+        caption=f"at the end: {client.rate_state().describe()}",
+    )
     for endpoint, count in sorted(client.requests_made.items()):
         requests.add_row(endpoint, f"{count:,}", str(client.retries.get(endpoint, 0)))
     console = Console()

@@ -55,7 +55,7 @@ _API_OPTIONS = (
         default=DEFAULT_MAX_CONCURRENCY,
         show_default=True,
         type=int,
-        help="Requests in flight at once (env QC_MAX_CONCURRENCY).",
+        help="Ceiling of the requests in flight at once (env QC_MAX_CONCURRENCY).",
     ),
     click.option(
         "--requests-per-second",
@@ -63,7 +63,7 @@ _API_OPTIONS = (
         default=DEFAULT_MAX_REQUESTS_PER_SECOND,
         show_default=True,
         type=float,
-        help="Client-side rate limit; 0 for none (env QC_MAX_REQUESTS_PER_SECOND).",
+        help=("Ceiling of the adaptive request rate; 0 for none (env QC_MAX_REQUESTS_PER_SECOND)."),
     ),
 )
 err = Console(stderr=True)

@@ -19,25 +19,33 @@ Increase (at most once per `ADJUST_SECONDS`)
     during it grows; a limit nobody waited for stays where it is, so it never runs far ahead of
     what the requests need.
     - The rate, multiplicatively with a cap on the step: it doubles, by at most `MAX_STEP`
-      requests/s (slow start: from 2/s, 10/s is reached in 3 steps, 100/s in about 10).
+      requests/s (slow start: from 2/s, 10/s is reached in 3 steps, 100/s in 7).
     - Near a limit the server taught with a 429 (W, below): x`RECOVERY_GROWTH` per step up to
       `RECOVERY_SHARE` x W, then `PROBE_SHARE` x W per second up to `PROBE_UNTIL_SHARE` x W
-      (a slow probe around the limit, so that 429s stay few: 10 s from 90 % to 110 %), and
-      x`RECOVERY_GROWTH` per step above (no 429 came: the limit has moved).
+      (a slow probe around the limit, so that 429s stay few: 10 s from 90 % to 110 %; each
+      429 that teaches the same limit again, within `CONFIRM_SHARE`, halves the probe's speed,
+      down to 1/8 after `MAX_CONFIRMATIONS`), and x`RECOVERY_GROWTH` per step above (no 429
+      came: the limit has moved).
     - The permits in flight: double, or grow by one near a taught limit.
 
 Back-off (multiplicative decrease)
     On 429, 5xx, "try again later", a dropped connection, a timeout or a garbled reply (the
-    client decides which replies are signals: `Signal.THROTTLE` for a 429, `Signal.BACKOFF`
-    for the others): the rate becomes `BACKOFF_FACTOR` x the rate the requests were going at,
-    never below `MIN_REQUESTS_PER_SECOND`, and the permits `BACKOFF_FACTOR` x theirs (at least
-    1). Once per round only: a signal from a request that started before the last back-off,
-    or within `BACKOFF_SPACING_SECONDS` of it, is counted but decides nothing. A 429 that came
-    while the client pushed its own limits (a request waited for a token or a permit in the
-    last second) also *teaches the limit* W: the rate the requests were going at. Other
-    failures teach nothing (a server error says nothing of a rate limit), nor does a 429 that
-    came while the client idled. `Retry-After` is honoured by every thread: no request starts
-    before it passes (capped at `max_pause_seconds`).
+    client decides: `Signal.THROTTLE` for a 429, on every attempt; `Signal.BACKOFF` for the
+    others, on a request's first attempt only): both limits are multiplied by
+    `BACKOFF_FACTOR`, the rate never below `MIN_REQUESTS_PER_SECOND` and the permits never
+    below 1. Once per round only: a signal from a request that started before the last
+    back-off, or within `BACKOFF_SPACING_SECONDS` of it, is counted but decides nothing.
+    - A 429 that came while the client pushed its own limits (a request waited for a token or
+      a permit in the last second) first brings the rate down to the requests started in the
+      last second (what a per-second limit counts) and *teaches the limit* W, unless it said
+      `Retry-After: 0`. One that teaches about the same W again confirms it (above).
+    - With no rate yet (no ceiling), other trouble sets one from the rate the requests were
+      going at if the permits held them back (the faster of the last second's and the last few
+      requests', so that a client whose requests come in bursts slows its bursts down, not
+      to its average), and none if they did not: trouble that met a trickle of requests says
+      nothing of the client's pace. A 429 then sets one below the trickle.
+    `Retry-After` is honoured by every thread: no request starts before it passes (capped at
+    `max_pause_seconds`).
 
 Ceilings
     The rate never exceeds `max_requests_per_second` and the permits never exceed
@@ -66,6 +74,8 @@ RECOVERY_GROWTH = 1.25
 RECOVERY_SHARE = 0.9
 PROBE_SHARE = 0.02  # of the taught limit W, per second
 PROBE_UNTIL_SHARE = 1.1
+CONFIRM_SHARE = 0.1  # a 429 within 10 % of the taught limit confirms it
+MAX_CONFIRMATIONS = 3  # each confirmation halves the probe's speed, 3 times at most
 BACKOFF_FACTOR = 0.7
 BACKOFF_SPACING_SECONDS = 0.5
 SLOW_REPLY_FACTOR = 4.0
@@ -74,6 +84,7 @@ PUSHING_SECONDS = 1.0  # a limit that held a request back this recently was bein
 _MEASURE_SECONDS = 1.0  # the window of the measured rate
 _RECENT_STARTS = 8  # the requests whose starts give the rate of a burst
 _POLL_SECONDS = 0.5  # longest sleep before a waiting thread looks again
+_EARLY_SECONDS = 0.02  # how early a request may start on the token bucket's schedule
 
 
 class Signal(enum.Enum):
@@ -97,7 +108,8 @@ class Ticket:
 class RateState:
     """A snapshot of the limiter's decisions."""
 
-    requests_per_second: float | None  # the rate now; None: no rate applies (no ceiling)
+    requests_per_second: float | None  # the rate now; None: none applies (no ceiling, and
+    # no back-off set one)
     concurrency: int  # requests allowed in flight now
     backoffs: int  # back-offs decided so far
     throttles: int  # replies that asked to slow down, counted or not
@@ -159,6 +171,7 @@ class AdaptiveLimiter:
         self._not_before = now  # Retry-After
         self._last_backoff = -math.inf
         self._learned: float | None = None
+        self._confirmed = 0  # 429s in a row that taught about the same limit
         self._backoffs = self._throttles = 0
         self._started: deque[float] = deque()  # start times within the last second
         self._usual: dict[str, float] = {}  # each endpoint's usual reply time
@@ -250,7 +263,9 @@ class AdaptiveLimiter:
             return _POLL_SECONDS  # a release wakes the waiters
         if self._rate is not None:
             interval = 1.0 / self._rate
-            due = self._next_free - interval  # one token of burst
+            # A request may start a little early (a thread wakes late, the next one catches
+            # up), never so early that a second holds more than its share.
+            due = self._next_free - min(interval, _EARLY_SECONDS)
             if now < due:
                 self._rate_bound = True
                 self._rate_bound_at = now
@@ -319,7 +334,8 @@ class AdaptiveLimiter:
         elif rate < RECOVERY_SHARE * learned:
             grown = min(rate * RECOVERY_GROWTH, RECOVERY_SHARE * learned)
         elif rate < PROBE_UNTIL_SHARE * learned:
-            grown = rate + PROBE_SHARE * learned * min(seconds, 1.0)
+            probe = PROBE_SHARE / 2 ** min(self._confirmed, MAX_CONFIRMATIONS)
+            grown = rate + probe * learned * min(seconds, 1.0)
         else:
             grown = rate * RECOVERY_GROWTH
         grown = min(grown, rate + MAX_STEP)
@@ -340,7 +356,10 @@ class AdaptiveLimiter:
         going: float | None = self._rate
         if teaches and pushing:
             going = per_second if going is None else min(going, per_second)
-            self._learned = max(going, MIN_REQUESTS_PER_SECOND)
+            learned = max(going, MIN_REQUESTS_PER_SECOND)
+            same = self._learned is not None and abs(learned / self._learned - 1) <= CONFIRM_SHARE
+            self._confirmed = self._confirmed + 1 if same else 0
+            self._learned = learned
         elif going is None and teaches:
             going = max(per_second, INITIAL_REQUESTS_PER_SECOND)
         elif going is None and now - self._permits_bound_at <= PUSHING_SECONDS:

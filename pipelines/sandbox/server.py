@@ -547,7 +547,8 @@ class SandboxServer:
                 self._rewrites[endpoint] = rewrite
 
     def stats(self) -> JsonDict:
-        """Requests per API endpoint (faulted and unauthorised ones included) and totals."""
+        """Requests per API endpoint (faulted, unauthorised and rate-limited ones included),
+        totals, and the rate limit with the requests it refused."""
         with self._lock:
             return {
                 "requests": dict(sorted(self._requests.items())),

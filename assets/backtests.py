@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from assets.checks import unique_key_check, warehouse_check
-from assets.metadata import run_step, table_metadata
+from assets.metadata import run_step, table_metadata, table_schema
 from assets.names import GROUP, WRITER_POOL
 from pipelines import plots
 from pipelines.resources import QuantConnectResource, WarehouseResource
@@ -74,7 +74,8 @@ def backtests(
                 "(fractions, not percent), and the same statistics over rolling 1, 3, 6 and "
                 "12-month windows in `backtest_rolling_statistics`."
             ),
-            metadata=table_metadata(BACKTEST_PERFORMANCE),
+            metadata=table_metadata(BACKTEST_PERFORMANCE)
+            | {"rolling_statistics_columns": table_schema(BACKTEST_ROLLING_STATISTICS)},
         ),
     ],
     pool=WRITER_POOL,
@@ -105,9 +106,9 @@ def equity_picture(
     image the asset's page shows and a file beside the warehouse; nothing before any backtest
     has closed trades."""
     path = plots.picture_path(warehouse.database, "equity")
-    with warehouse.writer() as store:
+    with warehouse.writer() as store, store.holding() as conn:
         try:
-            equity = plots.plot_equity(store.conn, path, size=plots.UI_SIZE)
+            equity = plots.plot_equity(conn, path, size=plots.UI_SIZE)
         except plots.NothingToPlotError as nothing:
             context.log.info(f"No equity picture: {nothing}")
             return {}

@@ -54,10 +54,10 @@ def heatmap_picture(
     over the first two (`qcw plot optimization`), as an image the asset's page shows and a file
     beside the warehouse; nothing while there is no such optimization."""
     path = plots.picture_path(warehouse.database, "optimization")
-    with warehouse.writer() as store:
+    with warehouse.writer() as store, store.holding() as conn:
         store.create_views()  # the picture reads optimization_results; cheap, current with the code
         try:
-            drawn = plots.plot_optimization(store.conn, path, size=plots.UI_SIZE)
+            drawn = plots.plot_optimization(conn, path, size=plots.UI_SIZE)
         except plots.NothingToPlotError as nothing:
             context.log.info(f"No optimization heatmap: {nothing}")
             return {}

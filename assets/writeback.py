@@ -8,8 +8,10 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
+from assets.metadata import table_schema
 from assets.names import GROUP, WRITER_POOL
 from pipelines.resources import QuantConnectResource, WarehouseResource
+from pipelines.schema.writeback import API_WRITES
 from pipelines.writeback import PlanMaker, WriteBackRun, run_writeback
 from pipelines.writeback.projects import plan_project_update
 from pipelines.writeback.prune import plan_prune
@@ -152,7 +154,12 @@ WRITEBACK_JOBS = [
 
 
 @dg.asset(
-    group_name=GROUP, kinds={"quantconnect", "duckdb"}, pool=WRITER_POOL, deps=["analysis_views"]
+    group_name=GROUP,
+    kinds={"quantconnect", "duckdb"},
+    pool=WRITER_POOL,
+    deps=["analysis_views"],
+    # The audit table every write-back fills: its columns, described, on this asset's page.
+    metadata={"api_writes_columns": table_schema(API_WRITES)},
 )
 def backtest_tag_rules(
     context: dg.AssetExecutionContext,

@@ -145,5 +145,5 @@ class WarehouseResource(DuckDBResource):
     def get_connection(self) -> Iterator[warehouse.Connection]:
         """The read-write DuckDB connection, as `DuckDBResource` gives it; one writer at a
         time, like `writer`."""
-        with self.writer() as store:
-            yield store.conn
+        with self.writer() as store, store.holding() as conn:
+            yield conn

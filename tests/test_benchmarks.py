@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from benchmarks.child import CONTENDERS
-from benchmarks.harness import run_dataset, run_order, validate_contenders
+from benchmarks.harness import REPO_ROOT, run_dataset, run_order, validate_contenders
 from benchmarks.report import COLUMNS, markdown, summarize, write_json
 
 
@@ -45,3 +47,14 @@ def test_every_contender_completes_and_loads_the_pipelines_rows(tmp_path: Path) 
     saved = json.loads(write_json(result, rows, tmp_path / "results").read_text())
     assert all(set(COLUMNS) <= set(row) for row in saved["summary"])
     assert all(row["wall_seconds"] is not None for row in saved["summary"])
+
+
+@pytest.mark.timeout(120)
+def test_the_readers_benchmark_runs_readers_during_a_slow_sync(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "benchmarks.readers", "--dataset", "tiny"]
+    command += ["--quiet-runs", "1", "--results", str(tmp_path)]
+    finished = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=110)
+    assert finished.returncode == 0, finished.stderr
+    (run,) = json.loads((tmp_path / "readers-tiny.json").read_text())["runs"]
+    assert run["sync_ok"] and run["readers"]
+    assert all(reader["ok"] for reader in run["readers"])

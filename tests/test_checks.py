@@ -18,23 +18,23 @@ def statistics_and_events(
     """A loaded backtest with these statistics (flattened as the sync does), fills (order id,
     event id, symbol, fill price, fee, fee currency) and orders (order id, security type)."""
     path = tmp_path / "w.duckdb"
-    with warehouse.open_writer(path) as store:
+    with warehouse.open_writer(path) as store, store.holding() as conn:
         store.write(
             "insert_backtest_statistics", staged=statistics_to_arrow(1, BACKTEST, statistics)
         )
-        store.conn.execute(
+        conn.execute(
             "INSERT INTO backtest_sync (backtest_id, project_id, orders_synced_at, "
             "orders_complete) VALUES (?, 1, now(), true)",
             [BACKTEST],
         )
         for order_id, security_type in orders:
-            store.conn.execute(
+            conn.execute(
                 "INSERT INTO orders (project_id, backtest_id, order_id, security_type) "
                 "VALUES (1, ?, ?, ?)",
                 [BACKTEST, order_id, security_type],
             )
         for order_id, event_id, symbol, price, fee, fee_currency in events:
-            store.conn.execute(
+            conn.execute(
                 "INSERT INTO order_events (project_id, backtest_id, order_id, order_event_id, "
                 "status, symbol, fill_price, fill_quantity, order_fee_amount, "
                 "order_fee_currency, event_time) VALUES (1, ?, ?, ?, 'Filled', ?, ?, 1000, ?, ?, "

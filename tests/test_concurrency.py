@@ -17,9 +17,12 @@ def test_a_second_writer_waits_for_the_first_then_writes(warehouse_path: Path):
     waits: list[str] = []
     with held_in_another_process(warehouse_path, 1.5):
         started = time.monotonic()
-        with warehouse.open_writer(warehouse_path, wait_seconds=60, on_wait=waits.append) as store:
+        with (
+            warehouse.open_writer(warehouse_path, wait_seconds=60, on_wait=waits.append) as store,
+            store.holding() as conn,
+        ):
             waited = time.monotonic() - started  # the other held it for 1.5 s
-            store.conn.execute("INSERT INTO projects (project_id, name) VALUES (1, 'p')")
+            conn.execute("INSERT INTO projects (project_id, name) VALUES (1, 'p')")
     assert waited > 1.0
     assert waits and "another sync is writing" in waits[0]
     with duckdb.connect(str(warehouse_path), read_only=True) as conn:
@@ -47,9 +50,12 @@ def test_a_writer_waits_for_a_reader_to_close_the_file_then_writes(warehouse_pat
     waits: list[str] = []
     with held_in_another_process(warehouse_path, 1.5, mode="reader"):
         started = time.monotonic()
-        with warehouse.open_writer(warehouse_path, wait_seconds=60, on_wait=waits.append) as store:
+        with (
+            warehouse.open_writer(warehouse_path, wait_seconds=60, on_wait=waits.append) as store,
+            store.holding() as conn,
+        ):
             waited = time.monotonic() - started
-            store.conn.execute("INSERT INTO projects (project_id, name) VALUES (1, 'p')")
+            conn.execute("INSERT INTO projects (project_id, name) VALUES (1, 'p')")
     assert waited > 1.0
     assert len(waits) == 1 and "open in another process" in waits[0]
 

@@ -40,5 +40,12 @@ def test_the_assets_of_the_code_location_show_the_descriptions() -> None:
         assert shown == {c.name: c.description for c in table.columns}, key
         described.add(table.name)
     # No asset of their own: the rolling windows load with `backtest_performance`, and the
-    # write-back commands write `api_writes`.
+    # write-back commands write `api_writes`; those assets show their columns too.
     assert set(BY_NAME) - described == {"backtest_rolling_statistics", "api_writes"}
+    for key, name, table in (
+        ("backtest_performance", "rolling_statistics_columns", "backtest_rolling_statistics"),
+        ("backtest_tag_rules", "api_writes_columns", "api_writes"),
+    ):
+        schema = graph.get(dg.AssetKey(key)).metadata[name]
+        shown = {column.name: column.description for column in schema.columns}
+        assert shown == {c.name: c.description for c in BY_NAME[table].columns}, key

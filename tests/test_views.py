@@ -181,12 +181,12 @@ def test_backtest_summary_reconciles_with_orders_fills_and_statistics(conn):
 def hand_made(tmp_path: Path, orders: str, events: str) -> duckdb.DuckDBPyConnection:
     """A warehouse holding the given orders and events (SQL VALUES rows), with its views."""
     store_path = tmp_path / "w.duckdb"
-    with warehouse.open_writer(store_path) as store:
-        store.conn.execute(
+    with warehouse.open_writer(store_path) as store, store.holding() as conn:
+        conn.execute(
             "INSERT INTO orders (project_id, backtest_id, order_id, order_type, symbol, "
             f"symbol_id, submission_bid_price, submission_ask_price, stop_price) VALUES {orders}"
         )
-        store.conn.execute(
+        conn.execute(
             "INSERT INTO order_events (project_id, backtest_id, order_id, order_event_id, "
             f"status, direction, symbol, symbol_id, fill_price, fill_quantity) VALUES {events}"
         )

@@ -13,24 +13,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 import duckdb
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from pipelines import warehouse
 from pipelines.cli import render
+from pipelines.cli.lazy import LazyGroup
 from pipelines.cli.options import (
     WAIT_OPTION,
     WAREHOUSE_OPTION,
@@ -39,19 +31,25 @@ from pipelines.cli.options import (
     err,
     number,
 )
-from pipelines.cli.plot import plot
-from pipelines.cli.writeback import project, prune, tag
-from pipelines.demo import main as run_demo
-from pipelines.qc.client import ClientSettings, QuantConnectClient
-from pipelines.qc.credentials import find_credentials
-from pipelines.sandbox.__main__ import main as sandbox
-from pipelines.sync import sync_everything
-from pipelines.sync.report import ProgressHook, SyncProgress, SyncReport
+
+if TYPE_CHECKING:
+    from pipelines.qc.client import ClientSettings, QuantConnectClient
+    from pipelines.sync.report import ProgressHook, SyncProgress, SyncReport
 
 FORMATS = ("table", "csv", "json", "parquet")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    lazy_subcommands={
+        "tag": "pipelines.cli.writeback.tag",
+        "project": "pipelines.cli.writeback.project",
+        "prune": "pipelines.cli.writeback.prune",
+        "plot": "pipelines.cli.plot.plot",
+        "sandbox": "pipelines.sandbox.__main__.main",  # `python -m pipelines.sandbox`, the same
+    },
+)
 @click.version_option(package_name="quantconnect-warehouse", prog_name="qcw")
 def main() -> None:
     """qcw: QuantConnect projects, backtests, statistics and orders in a DuckDB warehouse."""
@@ -67,6 +65,9 @@ def sync(warehouse_path: Path, settings: ClientSettings) -> None:
     ~/.lean/credentials. Shows each step's progress, then what the warehouse holds; a failed
     sync shows only its error.
     """
+    from pipelines.qc.credentials import find_credentials
+    from pipelines.sync import sync_everything
+
     with clear_errors():
         credentials = find_credentials()
         err.print(f"Credentials of user {credentials.user_id} from {credentials.source}")
@@ -85,6 +86,16 @@ def sync(warehouse_path: Path, settings: ClientSettings) -> None:
 def sync_progress() -> Iterator[ProgressHook]:
     """Live progress bars, one per step as it starts: done / total, the rate (orders/s in the
     orders step, requests/s before it), elapsed time and ETA."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     columns = (
         TextColumn("{task.description:<10}"),
         BarColumn(),
@@ -132,12 +143,12 @@ def print_summary(
         number("requests"),
         number("retries"),
         title="API requests",
-        caption=f"at the end: {client.rate_state().describe()}",
     )
     for endpoint, count in sorted(client.requests_made.items()):
         requests.add_row(endpoint, f"{count:,}", str(client.retries.get(endpoint, 0)))
     console = Console()
     console.print(rows, requests)
+    console.print(f"At the end: {client.rate_state().describe()}", highlight=False)
     for step, report in reports.items():
         for warning in report.warnings:
             err.print(f"[yellow]warning[/] {step}: {warning}")
@@ -192,8 +203,8 @@ def sql(
         raise click.UsageError("--format parquet needs -o FILE")
     if output is not None and not output.parent.is_dir():
         raise click.ClickException(f"cannot write {output}: there is no folder {output.parent}")
-    with clear_errors(), open_read_only(warehouse_path, wait_seconds) as store:
-        relation = store.conn.sql(text)
+    with clear_errors(), reading(warehouse_path, wait_seconds) as conn:
+        relation = conn.sql(text)
         if relation is None:
             raise click.ClickException("the statement returns no rows to show")
         if output_format == "table":
@@ -206,6 +217,18 @@ def format_of(output: Path | None) -> str:
     """The format an output file's extension names; a table for any other."""
     suffix = output.suffix.lower().lstrip(".") if output is not None else ""
     return suffix if suffix in FORMATS else "table"
+
+
+@contextmanager
+def reading(path: Path, wait_seconds: float) -> Iterator[warehouse.Connection]:
+    """A read-only connection to the warehouse, once no sync writes it (waiting up to
+    `wait_seconds`); a plain connection, so `qcw sql` starts without the sync's modules."""
+    if not path.exists():
+        raise click.ClickException(f"no warehouse at {path}: run `qcw sync` first")
+    with warehouse.connect(
+        path, read_only=True, wait_seconds=wait_seconds, on_wait=err.print
+    ) as conn:
+        yield conn
 
 
 @contextmanager
@@ -313,12 +336,10 @@ def status(warehouse_path: Path, wait_seconds: float) -> None:
 @main.command()
 def demo() -> None:
     """What `make demo` runs: sync a sandbox account into the warehouse and summarise it."""
+    from pipelines.demo import main as run_demo
+
     sys.exit(run_demo())
 
-
-for command in (tag, project, prune, plot):
-    main.add_command(command)
-main.add_command(sandbox, "sandbox")  # `python -m pipelines.sandbox`, the same command
 
 if __name__ == "__main__":
     main()

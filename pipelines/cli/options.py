@@ -22,7 +22,6 @@ from pipelines.qc.client import (
 )
 from pipelines.qc.credentials import CredentialsError
 from pipelines.qc.errors import QuantConnectError
-from pipelines.sync.report import SyncError
 
 WAREHOUSE_OPTION = click.option(
     "--warehouse",
@@ -91,7 +90,19 @@ def clear_errors() -> Iterator[None]:
     """Turn the errors a user can meet into one message and exit code 1."""
     try:
         yield
-    except (
+    except Exception as error:
+        if isinstance(error, user_errors()):
+            raise click.ClickException(str(error)) from None
+        raise
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors a user can meet: bad credentials, the API's, a sync's, the warehouse's, a
+    query's and bad values. Imported when an error comes: the sync's modules load pyarrow and
+    the schema, which `qcw sql` never needs."""
+    from pipelines.sync.report import SyncError
+
+    return (
         CredentialsError,
         QuantConnectError,
         SyncError,
@@ -99,8 +110,7 @@ def clear_errors() -> Iterator[None]:
         warehouse.WarehouseError,
         duckdb.Error,
         ValueError,
-    ) as error:
-        raise click.ClickException(str(error)) from None
+    )
 
 
 def number(header: str) -> Column:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Protocol, TypeVar
 
@@ -96,10 +96,16 @@ def download_orders(
 
 
 @contextmanager
-def in_background(items: Iterator[T], max_ahead: int) -> Iterator[Iterator[T]]:
+def in_background(
+    items: Iterator[T],
+    max_ahead: int,
+    on_idle: Callable[[], None] | None = None,
+    idle_seconds: float = 0.1,
+) -> Iterator[Iterator[T]]:
     """Run the iterator `items` on a thread of its own, at most `max_ahead` items ahead of the
     consumer, so that it goes on while the consumer works; its errors reach the consumer.
-    Leaving the block stops it."""
+    A consumer that has waited `idle_seconds` for the next item calls `on_idle` before it
+    waits on. Leaving the block stops it."""
     handoff: queue.Queue[tuple[bool, T | BaseException | None]] = queue.Queue(max_ahead)
     stop = threading.Event()
 
@@ -126,9 +132,18 @@ def in_background(items: Iterator[T], max_ahead: int) -> Iterator[Iterator[T]]:
             if close is not None:
                 close()
 
+    def next_item() -> tuple[bool, T | BaseException | None]:
+        if on_idle is None:
+            return handoff.get()
+        try:
+            return handoff.get(timeout=idle_seconds)
+        except queue.Empty:
+            on_idle()
+            return handoff.get()
+
     def consume() -> Iterator[T]:
         while True:
-            more, item = handoff.get()
+            more, item = next_item()
             if not more:
                 if isinstance(item, BaseException):
                     raise item

@@ -7,6 +7,9 @@ transaction is committed once it holds `commit_orders` orders or has been open
 `commit_seconds`, and at the end. The time bound keeps what a crash can lose small when the
 API is slow (docs/benchmarks.md). A backtest always lands whole: parts of a very large one
 are parked until its last part arrives.
+
+While the sync waits for the network, the loader `pause`s: it commits what it has written, so
+that the writer lets go of the warehouse file and readers get in (`pipelines.warehouse.lease`).
 """
 
 from __future__ import annotations
@@ -104,6 +107,11 @@ class OrdersLoader:
     def finish(self) -> None:
         """Write what is left, and commit."""
         self.flush()
+        self._commit()
+
+    def pause(self) -> None:
+        """Commit what is written (what is still being flattened waits): the sync is about to
+        wait for the network, and the warehouse file is free meanwhile."""
         self._commit()
 
     def close(self) -> None:

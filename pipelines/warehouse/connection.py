@@ -11,14 +11,15 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow as pa
 
 from pipelines.queries import SQL_DIR, named_queries
-from pipelines.schema import TABLES
-from pipelines.schema.ddl import add_column_sql, render_tables_sql
 from pipelines.warehouse.protocol import WarehouseBusyError, WarehouseError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 DEFAULT_WAREHOUSE_PATH = "data/warehouse.duckdb"
 DEFAULT_MEMORY_LIMIT = "128MB"
@@ -35,28 +36,32 @@ def connect(
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
     wait_seconds: float = 0,
     on_wait: Callable[[str], None] | None = None,
+    schema: bool = True,
+    tell_after_seconds: float = 0,
 ) -> Connection:
-    """Open the warehouse file, creating its folder (and, unless read-only, its tables).
+    """Open the warehouse file, creating its folder (and, unless read-only or told not to by
+    `schema`, its tables: once per process is enough).
 
     DuckDB's buffer pool may otherwise grow to most of the machine's memory while a sync
     writes; past `memory_limit` it evicts written blocks to the file instead. While another
     process has the file open (DuckDB admits one process per file while it is open read-write,
-    readers included), tries again for up to `wait_seconds`, telling `on_wait` once, then
-    raises `WarehouseBusyError`.
+    readers included), tries again for up to `wait_seconds`, telling `on_wait` once it has
+    waited `tell_after_seconds`, then raises `WarehouseBusyError`.
     """
-    deadline = time.monotonic() + wait_seconds
+    started = time.monotonic()
     told = False
     while True:
         try:
-            return _connect(Path(path), read_only, memory_limit)
+            return _connect(Path(path), read_only, memory_limit, schema)
         except WarehouseBusyError as busy:
-            if time.monotonic() >= deadline:
+            waited = time.monotonic() - started
+            if waited >= wait_seconds:
                 if wait_seconds > 0:
                     raise WarehouseBusyError(
                         f"after {wait_seconds:.0f} s of waiting: {busy}"
                     ) from None
                 raise
-            if on_wait is not None and not told:
+            if on_wait is not None and not told and waited >= tell_after_seconds:
                 on_wait(
                     f"{path} is open in another process (a sync, qcw sql, a DuckDB shell or a "
                     f"notebook); waiting up to {wait_seconds:.0f} s for it to close"
@@ -65,7 +70,7 @@ def connect(
             time.sleep(BUSY_POLL_SECONDS)
 
 
-def _connect(path: Path, read_only: bool, memory_limit: str) -> Connection:
+def _connect(path: Path, read_only: bool, memory_limit: str, schema: bool) -> Connection:
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -78,7 +83,7 @@ def _connect(path: Path, read_only: bool, memory_limit: str) -> Connection:
             f"{'read' if read_only else 'written'} now; try again when that process (a sync, "
             f"a DuckDB shell or a notebook) is done. DuckDB said: {error}"
         ) from None
-    if not read_only:
+    if schema and not read_only:
         ensure_schema(conn)
     return conn
 
@@ -90,6 +95,11 @@ MIGRATIONS_SQL = "migrations.sql"
 def ensure_schema(conn: Connection) -> None:
     """Create the tables that are missing, add columns that a newer schema introduced, and
     retire columns it dropped (`retire_columns`)."""
+    # Imported here: the schema's modules load pyarrow, which a reader never needs (`qcw sql`
+    # starts in a third of the time without them).
+    from pipelines.schema import TABLES
+    from pipelines.schema.ddl import add_column_sql, render_tables_sql
+
     conn.execute(render_tables_sql(TABLES))
     conn.execute((SQL_DIR / "state.sql").read_text())
     for table in TABLES:

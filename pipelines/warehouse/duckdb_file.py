@@ -3,6 +3,7 @@ writer at a time, across processes) or for reading (waiting for a sync to finish
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from pipelines.warehouse.connection import (
     run_statement,
     transaction,
 )
+from pipelines.warehouse.lease import FileLease
 from pipelines.warehouse.orders import DuckDBOrdersWriter, orders_writer
 from pipelines.warehouse.protocol import NoWarehouseError, WarehouseBusyError
 
@@ -44,33 +46,46 @@ def view_names() -> list[str]:
 
 
 class DuckDBWarehouse:
-    """`Warehouse` (see `pipelines.warehouse.protocol`) over a connection to the DuckDB file;
-    `conn` is there for SQL of one's own."""
+    """`Warehouse` (see `pipelines.warehouse.protocol`) over the DuckDB file, through a
+    `FileLease` (or a connection one has): each operation holds the file open, and a writer's
+    lease closes it between operations that do not follow closely, so that readers get in
+    while a sync waits for the network. `holding()` keeps it open over several operations, and
+    gives the connection for SQL of one's own."""
 
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, conn: Connection | FileLease) -> None:
+        self.lease = conn if isinstance(conn, FileLease) else FileLease.of(conn)
+
+    @property
+    def conn(self) -> Connection:
+        """The connection, inside `holding()` (always, for a reader's warehouse)."""
+        return self.lease.conn
+
+    def holding(self) -> AbstractContextManager[Connection]:
+        """The file open for the block: its connection."""
+        return self.lease.held()
 
     def read(self, statement: str, *parameters: Any) -> list[tuple[Any, ...]]:
         """The rows of a named statement of `sql/load/`."""
-        return self.conn.execute(load_statements()[statement], parameters).fetchall()
+        with self.holding() as conn:
+            return conn.execute(load_statements()[statement], parameters).fetchall()
 
     def write(self, *statements: str, **staged: pa.Table) -> None:
         """Run named statements of `sql/load/` in one transaction (see the Protocol)."""
-        with refused_as_warehouse_error(), transaction(self.conn):
+        with self.holding() as conn, refused_as_warehouse_error(), transaction(conn):
             for statement in statements:
-                run_statement(self.conn, load_statements()[statement], staged)
+                run_statement(conn, load_statements()[statement], staged)
 
     def orders_writer(self) -> AbstractContextManager[DuckDBOrdersWriter]:
         """The writer of the orders step (`pipelines.warehouse.orders`)."""
-        return orders_writer(self.conn)
+        return orders_writer(self.lease)
 
     def record_sync_run(
         self, step: str, started_at: datetime, outcome: str, detail: str | None = None
     ) -> None:
         """Note that a sync step ran, from `started_at` until now, and how it ended."""
         finished_at = datetime.now(UTC)
-        with refused_as_warehouse_error():
-            self.conn.execute(
+        with self.holding() as conn, refused_as_warehouse_error():
+            conn.execute(
                 load_statements()["record_sync_run"],
                 [step, started_at, finished_at, outcome, detail],
             )
@@ -86,30 +101,34 @@ class DuckDBWarehouse:
         """Create or replace the analysis views (definitions only: cheap however big the
         warehouse); returns their names."""
         views = view_names()
-        with transaction(self.conn):
+        with self.holding() as conn, transaction(conn):
             for view in views:
-                self.conn.execute((VIEWS_DIR / f"{view}.sql").read_text())
+                conn.execute((VIEWS_DIR / f"{view}.sql").read_text())
         return views
 
     def row_counts(self) -> dict[str, int]:
         """Rows per warehouse table, in the schema's order."""
-        return {table.name: self._count(table.name) for table in TABLES}
+        with self.holding():
+            return {table.name: self._count(table.name) for table in TABLES}
 
     def view_row_counts(self) -> dict[str, int]:
         """Rows per analysis view. Not cheap: each view computes over the whole order history."""
-        return {view: self._count(view) for view in view_names()}
+        with self.holding():
+            return {view: self._count(view) for view in view_names()}
 
     def preview(
         self, relation: str, columns: int = 8, rows: int = 5
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """The first `columns` columns of the first `rows` rows of a table or view."""
-        found = self.conn.table(relation)
-        names = found.columns[:columns]
-        return names, found.select(*names).limit(rows).fetchall()
+        with self.holding() as conn:
+            found = conn.table(relation)
+            names = found.columns[:columns]
+            return names, found.select(*names).limit(rows).fetchall()
 
     def column_types(self, relation: str) -> list[tuple[str, str]]:
         """The columns of a table or view, with their DuckDB types."""
-        found = self.conn.table(relation)
+        with self.holding() as conn:
+            found = conn.table(relation)
         return [(name, str(kind)) for name, kind in zip(found.columns, found.types, strict=True)]
 
     def check(self, name: str, table: Table | None = None) -> dict[str, Any]:
@@ -118,12 +137,18 @@ class DuckDBWarehouse:
         statement = named_queries("checks.sql")[name]
         if table is not None:
             statement = statement.format(table=table.name, key=", ".join(table.key))
-        cursor = self.conn.execute(statement)
-        names = [d[0] for d in cursor.description]
-        return dict(zip(names, cursor.fetchall()[0], strict=True))
+        with self.holding() as conn:
+            cursor = conn.execute(statement)
+            names = [d[0] for d in cursor.description]
+            return dict(zip(names, cursor.fetchall()[0], strict=True))
 
     def _count(self, relation: str) -> int:
         return self.conn.table(relation).count("*").fetchall()[0][0]
+
+
+# A writer that opens the file again waits for readers without a word, unless they keep it
+# that long.
+TELL_AFTER_SECONDS = 5.0
 
 
 def writer_lock_path(path: str | Path) -> Path:
@@ -139,9 +164,11 @@ def open_writer(
 ) -> Iterator[DuckDBWarehouse]:
     """The warehouse at `path` for a sync, read-write, one writer at a time across processes.
 
-    A second writer waits for the first to finish, and a writer waits for readers (`qcw sql`,
-    the sensor, a DuckDB shell) to close the file: up to `wait_seconds` in all, telling
-    `on_wait`, then it raises `WarehouseBusyError`. The connection closes when the block ends.
+    A second writer waits for the first to finish (up to `wait_seconds`, telling `on_wait`,
+    then `WarehouseBusyError`). The file itself is open only while the writer writes (a
+    `FileLease`): each time it opens it, the writer waits for readers (`qcw sql`, the sensor,
+    a DuckDB shell) to close it, up to `wait_seconds` again. The file closes when the block
+    ends.
     """
     deadline = time.monotonic() + wait_seconds
     path = Path(path)
@@ -161,11 +188,20 @@ def open_writer(
             ) from None
     try:
         remaining = max(0.0, deadline - time.monotonic())
-        conn = connect(path, wait_seconds=remaining, on_wait=on_wait)
+        first = connect(path, wait_seconds=remaining, on_wait=on_wait)  # the schema in place
+        reopen = functools.partial(
+            connect,
+            path,
+            wait_seconds=wait_seconds,
+            on_wait=on_wait,
+            schema=False,
+            tell_after_seconds=TELL_AFTER_SECONDS,
+        )
+        lease = FileLease(reopen, opened=first)
         try:
-            yield DuckDBWarehouse(conn)
+            yield DuckDBWarehouse(lease)
         finally:
-            conn.close()
+            lease.release()
     finally:
         lock.release()
 

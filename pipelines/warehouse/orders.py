@@ -4,18 +4,22 @@ Few, large transactions are what DuckDB writes fastest: it writes their appends 
 the file in compressed row groups, where small ones go through the write-ahead log first
 (docs/benchmarks.md). Parts of a very large backtest wait in scratch tables on disk until its
 last part moves them over, so a backtest always lands whole, in one transaction.
+
+The writer holds the warehouse file (`FileLease`) only while its transaction is open: a
+commit lets readers in until the next write.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import pyarrow as pa
 
 from pipelines.queries import load_statements
-from pipelines.warehouse.connection import Connection, refused_as_warehouse_error, run_statement
+from pipelines.warehouse.connection import refused_as_warehouse_error, run_statement
+from pipelines.warehouse.lease import FileLease
 from pipelines.warehouse.protocol import BacktestLoad
 
 _LOADS_SCHEMA = pa.schema(
@@ -31,13 +35,19 @@ _LOADS_SCHEMA = pa.schema(
 
 
 class DuckDBOrdersWriter:
-    """`OrdersWriter` over one DuckDB connection (see `pipelines.warehouse.protocol`)."""
+    """`OrdersWriter` over the warehouse file's lease (see `pipelines.warehouse.protocol`);
+    it holds the file from the first write of a transaction until its commit or roll-back.
 
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    Its appends run on one DuckDB thread: the sync's other threads keep the cores busy, and a
+    second one only adds coordination (docs/benchmarks.md).
+    """
+
+    def __init__(self, lease: FileLease) -> None:
+        self.lease = lease
         self.pending: list[BacktestLoad] = []
         self.open_orders = 0
         self._open_since: float | None = None
+        self._holding = ExitStack()
 
     @property
     def open_seconds(self) -> float:
@@ -88,19 +98,36 @@ class DuckDBOrdersWriter:
                 loads = _loads_table(self.pending)
                 self._run("update_orders_synced", staged_loads=loads)
                 self._run("insert_orders_synced", staged_loads=loads)
-            self.conn.execute("COMMIT")
+            self.lease.conn.execute("COMMIT")
+        self._let_go()
         return self._close()
 
     def roll_back(self) -> list[BacktestLoad]:
         """Roll the open transaction back; returns the backtests it held."""
         if self._open_since is not None:
-            self.conn.execute("ROLLBACK")
+            try:
+                self.lease.conn.execute("ROLLBACK")
+            finally:
+                self._let_go()
         return self._close()
 
     def _begin(self) -> None:
         if self._open_since is None:
-            self.conn.execute("BEGIN TRANSACTION")
+            conn = self._holding.enter_context(self.lease.held())
+            try:
+                conn.execute("SET threads = 1")
+                conn.execute("BEGIN TRANSACTION")
+            except BaseException:
+                self._holding.close()
+                raise
             self._open_since = time.monotonic()
+
+    def _let_go(self) -> None:
+        """Let go of the file, the transaction over."""
+        try:
+            self.lease.conn.execute("RESET threads")
+        finally:
+            self._holding.close()
 
     def _close(self) -> list[BacktestLoad]:
         closed, self.pending = self.pending, []
@@ -108,26 +135,22 @@ class DuckDBOrdersWriter:
         return closed
 
     def _run(self, statement: str, **staged: pa.Table) -> None:
-        run_statement(self.conn, load_statements()[statement], staged)
+        run_statement(self.lease.conn, load_statements()[statement], staged)
 
 
 @contextmanager
-def orders_writer(conn: Connection) -> Iterator[DuckDBOrdersWriter]:
+def orders_writer(lease: FileLease) -> Iterator[DuckDBOrdersWriter]:
     """An orders writer with its scratch tables; leaving the block rolls back what is not
-    committed and drops the scratch tables with any part still parked.
-
-    Its appends run on one DuckDB thread: the sync's other threads keep the cores busy, and a
-    second one only adds coordination (docs/benchmarks.md).
-    """
-    conn.execute(load_statements()["create_parts_tables"])
-    conn.execute("SET threads = 1")
-    writer = DuckDBOrdersWriter(conn)
+    committed and drops the scratch tables with any part still parked."""
+    with lease.held() as conn:
+        conn.execute(load_statements()["create_parts_tables"])
+    writer = DuckDBOrdersWriter(lease)
     try:
         yield writer
     finally:
         writer.roll_back()
-        conn.execute("RESET threads")
-        conn.execute(load_statements()["drop_parts_tables"])
+        with lease.held() as conn:
+            conn.execute(load_statements()["drop_parts_tables"])
 
 
 def _keys_of(loads: Sequence[BacktestLoad]) -> pa.Table:

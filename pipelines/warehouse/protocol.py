@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
-from pipelines.schema.columns import Table
+    from pipelines.schema.columns import Table
 
 
 class WarehouseError(Exception):

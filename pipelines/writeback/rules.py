@@ -27,10 +27,11 @@ def tagged_by_rule(store: DuckDBWarehouse, tag: str, rule: str) -> set[str]:
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         raise WriteBackError(f"the tag rule {tag!r} must be one SELECT of backtest ids")
     try:
-        cursor = store.conn.execute(rule)
-        if len(cursor.description or ()) != 1:
-            raise WriteBackError(f"the tag rule {tag!r} must return one column: backtest ids")
-        return {str(row[0]) for row in cursor.fetchall() if row[0] is not None}
+        with store.holding() as conn:
+            cursor = conn.execute(rule)
+            if len(cursor.description or ()) != 1:
+                raise WriteBackError(f"the tag rule {tag!r} must return one column: backtest ids")
+            return {str(row[0]) for row in cursor.fetchall() if row[0] is not None}
     except duckdb.Error as error:
         raise WriteBackError(f"the tag rule {tag!r} fails: {error}") from None
 

@@ -35,7 +35,8 @@ def rows(
     if where is not None and not where.strip():
         raise WriteBackError("the predicate is empty")
     try:
-        return store.conn.execute(query(name, where or "TRUE"), list(parameters)).fetchall()
+        with store.holding() as conn:
+            return conn.execute(query(name, where or "TRUE"), list(parameters)).fetchall()
     except duckdb.Error as error:
         raise WriteBackError(f"the predicate {where!r} is not valid here: {error}") from None
 

@@ -22,7 +22,8 @@ def sync_orders(run: StepRun) -> SyncReport:
 
     Pages download concurrently on a thread of their own while finished backtests are
     flattened and written here, on the calling thread, in batches (`pipelines.sync.loading`).
-    A backtest is always loaded whole, in one transaction. A completed backtest whose orders
+    A backtest is always loaded whole, in one transaction; while the pages are slow to come,
+    the loader commits and the warehouse file is free for readers. A completed backtest whose orders
     are loaded is not fetched again, nor is one deleted upstream. A backtest that fails keeps
     its previous rows; the others still load, and a `SyncError` naming the failures is raised
     at the end.
@@ -44,7 +45,7 @@ def sync_orders(run: StepRun) -> SyncReport:
     with (
         store.orders_writer() as writer,
         orders_loader(writer, reloads, run.settings, log) as loader,
-        in_background(downloads, max_ahead=2) as outcomes,
+        in_background(downloads, max_ahead=2, on_idle=loader.pause) as outcomes,
     ):
         for item, fetched, error in outcomes:
             if fetched is not None:

@@ -11,7 +11,8 @@ DEV := $(VENV)/.installed-dev
 BENCH := $(VENV)/.installed-bench
 
 # `make dev PORT=3001`: the Dagster UI's port. The asset graph is the page of the project's one
-# asset group in its code location (workspace.yaml), not the Overview page the UI opens on.
+# asset group in its code location ([tool.dg] in pyproject.toml), not the Overview page the UI
+# opens on.
 PORT ?= 3000
 GRAPH_URL = http://127.0.0.1:$(PORT)/locations/quantconnect_warehouse/asset-groups/quantconnect
 # The speed the sandbox can take, as `make demo` syncs it: 8 requests in flight, no rate ceiling
@@ -24,6 +25,9 @@ SANDBOX_SPEED := QC_MAX_CONCURRENCY=8 QC_MAX_REQUESTS_PER_SECOND=0
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 export QCW_CHROMIUM := $(CHROMIUM)
+# The terminal test (tests/test_terminal.py) runs the README's commands in Debian's tmux; installed
+# on first use. Not $(TMUX): tmux sets TMUX in the environment of the shells it runs.
+TMUX_BIN ?= /usr/bin/tmux
 
 $(CREATED):
 	$(PYTHON) -m venv $(VENV)
@@ -50,10 +54,14 @@ $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
 		|| ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
+$(TMUX_BIN):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y tmux \
+		|| ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y tmux)
+
 demo: $(RUNTIME)
 	$(BIN)/python -m pipelines.demo
 
-test: $(DEV) $(CHROMIUM) lint
+test: $(DEV) $(CHROMIUM) $(TMUX_BIN) lint
 	$(BIN)/pytest
 
 # The README's picture of the asset graph, taken by the browser test after a run from the UI.
@@ -70,16 +78,18 @@ format: $(DEV)
 
 # The sandbox prints the export line of its URL and credentials; this adds its speed settings.
 sandbox: $(RUNTIME)
-	@echo "In the shell that syncs (qcw sync, make dev, dagster asset materialize), export the"
+	@echo "In the shell that syncs (qcw sync, make dev, dg launch), export the"
 	@echo "sandbox's URL and credentials (below) and the speed the sandbox can take:"
 	@echo "  export $(SANDBOX_SPEED)"
 	@$(BIN)/python -m pipelines.sandbox
 
-# Prints the asset graph's URL once the UI answers (a watcher that ends with `dagster dev`).
+# The UI through `dg dev` (dagster-dg-cli: Dagster 1.13's command line, which supersedes
+# `dagster dev`), on the project's instance; prints the asset graph's URL once the UI answers
+# (a watcher that ends with `dg dev`).
 dev: $(RUNTIME)
 	@echo "Runs read QC_* from this shell: for the sandbox, first export what \`make sandbox\` prints."
 	@$(BIN)/python -c "$$ANNOUNCE_UI" $(PORT) "$(GRAPH_URL)" & \
-		DAGSTER_HOME=$(CURDIR)/dagster_home $(BIN)/dagster dev --host 127.0.0.1 --port $(PORT)
+		DAGSTER_HOME=$(CURDIR)/dagster_home $(BIN)/dg dev --host 127.0.0.1 --port $(PORT)
 
 define ANNOUNCE_UI
 import os, sys, time, urllib.request

@@ -1,7 +1,7 @@
 """`make demo`: sync a sandbox account into data/warehouse.duckdb, headless, and summarise it.
 
 Starts the bundled QuantConnect sandbox on 127.0.0.1, runs the documented headless command
-(`dagster asset materialize -m pipelines.definitions --select '*'`) against it, then prints
+(`dg launch --assets '*'`) against it, then prints
 one line per sync step, the best backtests, the API requests made, and what to try next.
 Running it again makes no `backtests/orders/read` requests: every completed backtest is
 already loaded.
@@ -45,8 +45,7 @@ out = Console(highlight=False)
 
 def materialize_everything(env: dict[str, str]) -> int:
     """Run the headless sync of every asset; returns the command's exit code."""
-    dagster = Path(sys.executable).with_name("dagster")
-    command = [str(dagster), "asset", "materialize", "-m", "pipelines.definitions", "--select", "*"]
+    command = [str(Path(sys.executable).with_name("dg")), "launch", "--assets", "*"]
     console = {"loggers": {"console": {"config": {"log_level": DAGSTER_CONSOLE_LEVEL}}}}
     command += ["--config-json", json.dumps(console)]
     return subprocess.run(command, env=env, cwd=REPO_ROOT).returncode
@@ -133,12 +132,10 @@ def main() -> int:
             "QC_MAX_CONCURRENCY": "8",
             "QC_MAX_REQUESTS_PER_SECOND": "0",
             "DAGSTER_HOME": os.environ.get("DAGSTER_HOME", str(REPO_ROOT / "dagster_home")),
-            # Dagster's notices about its own CLI would drown the demo's output.
-            "PYTHONWARNINGS": "ignore",
         }
         out.print(f"Syncing a sandbox QuantConnect account ({sandbox.url}) into {path}")
         started = time.perf_counter()
-        with out.status("dagster asset materialize -m pipelines.definitions --select '*'"):
+        with out.status("dg launch --assets '*'"):
             code = materialize_everything(env)
         elapsed = time.perf_counter() - started
         requests = sandbox.stats()["requests"]

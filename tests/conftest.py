@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import warehouse
 from pipelines.qc.client import QuantConnectClient
 from pipelines.sandbox import SANDBOX_API_TOKEN, SANDBOX_USER_ID, SandboxAccount, SandboxServer
+from pipelines.sync import sync_everything
 from tests.helpers import FAST_RETRY, TEST_SIZE
 
 
@@ -33,6 +35,30 @@ def client(sandbox: SandboxServer) -> Iterator[QuantConnectClient]:
 def warehouse_path(tmp_path: Path) -> Path:
     """Where the test's DuckDB warehouse lives."""
     return tmp_path / "warehouse" / "test.duckdb"
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What `make demo` leaves: the sandbox's demo account synced into a `data/warehouse.duckdb`
+    (of a temp dir), once per session. For tests that only read it."""
+    path = tmp_path_factory.mktemp("demo") / "data" / "warehouse.duckdb"
+    path.parent.mkdir()
+    with (
+        SandboxServer(SandboxAccount()) as server,
+        closing(
+            QuantConnectClient(
+                SANDBOX_USER_ID,
+                SANDBOX_API_TOKEN,
+                server.url,
+                timeout_seconds=5,
+                retry=FAST_RETRY,
+                max_concurrency=8,
+            )
+        ) as client,
+        warehouse.open_writer(path) as store,
+    ):
+        sync_everything(client, store)
+    return path
 
 
 @pytest.hookimpl(wrapper=True)

@@ -1,14 +1,17 @@
 """What several test modules share: the sandbox's test size, quick retries, the real resources,
-headless runs, a warehouse held by another process, and the sandbox's expected order counts.
+headless runs, a warehouse held by another process, the sandbox's expected order counts, and how
+`qcw` prints a number.
 Test modules import from here, never from each other."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -182,3 +185,20 @@ def check_failures(store: Warehouse) -> dict[str, int]:
         if name != "duplicate_keys":
             failures[name] = store.check(name)["failures"]
     return failures
+
+
+# A number as `qcw` prints it: digits, thousands separators, a fraction, an exponent.
+NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?(?![\w.])")
+# Integer columns that are names, not amounts (`project_id`, `year`, `backtestId`).
+_PLAIN_INTEGER = re.compile(r"(?i:(?:^|_)(?:id|year)$)|[a-z0-9]Id$")
+
+
+def shown_as(name: str, value: int | float | Decimal) -> str:
+    """How `qcw` must print a number of column `name` (README): thousands separators and every
+    digit (a float's shortest repr, a DECIMAL's scale); integer ids and years without
+    separators."""
+    if isinstance(value, Decimal):
+        return f"{value:,f}"
+    if isinstance(value, int) and _PLAIN_INTEGER.search(name):
+        return str(value)
+    return f"{value:,}"

@@ -28,6 +28,8 @@ export QCW_CHROMIUM := $(CHROMIUM)
 # The terminal test (tests/test_terminal.py) runs the README's commands in Debian's tmux; installed
 # on first use. Not $(TMUX): tmux sets TMUX in the environment of the shells it runs.
 TMUX_BIN ?= /usr/bin/tmux
+# The lake's tests start throwaway PostgreSQL clusters (tests/services.py): Debian's server.
+POSTGRES_DIR ?= /usr/lib/postgresql
 
 $(CREATED):
 	$(PYTHON) -m venv $(VENV)
@@ -58,10 +60,14 @@ $(TMUX_BIN):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y tmux \
 		|| ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y tmux)
 
+$(POSTGRES_DIR):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql \
+		|| ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql)
+
 demo: $(RUNTIME)
 	$(BIN)/python -m pipelines.demo
 
-test: $(DEV) $(CHROMIUM) $(TMUX_BIN) lint
+test: $(DEV) $(CHROMIUM) $(TMUX_BIN) $(POSTGRES_DIR) lint
 	$(BIN)/pytest
 
 # The README's picture of the asset graph, taken by the browser test after a run from the UI.
@@ -107,10 +113,15 @@ while os.getppid() == parent:
 endef
 dev: export ANNOUNCE_UI := $(ANNOUNCE_UI)
 
-# This pipeline against the download and parse floors, a naive script and dlt (benchmarks/).
+# This pipeline against the download and parse floors, a naive script and dlt (benchmarks/);
+# then the scale-out on a DuckLake (benchmarks/scale_out.py: 1, 2, 4 and 8 workers, readers
+# during a sync, append-only against retries), on a throwaway PostgreSQL (Debian's server) and
+# moto's S3 that it starts and stops itself.
 BENCH_ARGS ?= --datasets small,medium --runs 3
-bench: $(BENCH)
+SCALE_OUT_ARGS ?=
+bench: $(BENCH) $(POSTGRES_DIR)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.scale_out $(SCALE_OUT_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache

@@ -7,7 +7,7 @@ import dagster as dg
 
 from assets.checks import unique_key_check, warehouse_check
 from assets.metadata import run_step, table_metadata, table_schema
-from assets.names import GROUP, WRITER_POOL
+from assets.names import GROUP, api_pool
 from pipelines import plots
 from pipelines.resources import QuantConnectResource, WarehouseResource
 from pipelines.schema.backtests import BACKTEST_STATISTICS, BACKTESTS
@@ -21,7 +21,7 @@ from pipelines.schema.performance import (
 @dg.asset(
     group_name=GROUP,
     kinds={"quantconnect", "duckdb"},
-    pool=WRITER_POOL,
+    pool=api_pool(),
     deps=["projects"],
     metadata=table_metadata(BACKTESTS),
 )
@@ -78,7 +78,7 @@ def backtests(
             | {"rolling_statistics_columns": table_schema(BACKTEST_ROLLING_STATISTICS)},
         ),
     ],
-    pool=WRITER_POOL,
+    pool=api_pool(),
 )
 def backtest_results(
     context: dg.AssetExecutionContext,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.names import WRITER_POOL
+from assets.names import writer_pool
 from pipelines.resources import WarehouseResource
 from pipelines.schema.columns import Table
 
@@ -21,7 +21,7 @@ def warehouse_check(
     """A check of `asset` by the named query of `sql/checks.sql` (about `table`, if given);
     a failure has `severity`."""
 
-    @dg.asset_check(asset=asset, name=name, description=description, pool=WRITER_POOL)
+    @dg.asset_check(asset=asset, name=name, description=description, pool=writer_pool())
     def check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         with warehouse.writer() as store:
             row = store.check(query, table)

@@ -8,6 +8,7 @@ from contextlib import nullcontext
 
 import dagster as dg
 
+from assets.partitions import projects_of_run
 from pipelines.resources import QuantConnectResource, WarehouseResource
 from pipelines.schema.columns import Table
 from pipelines.sync import step_named
@@ -110,14 +111,19 @@ def run_step(
     warehouse: WarehouseResource,
     quantconnect: QuantConnectResource | None = None,
 ) -> dict[str, dict[str, object]]:
-    """Run the sync step `name` (with an API client when `quantconnect` is given), its progress
-    in the run's log; the run metadata of each of its tables, by table name."""
+    """Run the sync step `name` (with an API client when `quantconnect` is given; for the
+    run's projects, when its assets are partitioned), its progress in the run's log; the run
+    metadata of each of its tables, by table name."""
     step = step_named(name)
+    projects = projects_of_run(context) if step.per_project else None
     api = quantconnect.client() if quantconnect is not None else nullcontext()
     with api as client, warehouse.writer() as store:
         try:
             progress = ProgressLog(context.log, client=client)
-            report = step.run(client, store, context.log, progress)
+            report = step.run(client, store, context.log, progress, projects=projects)
         except SyncError as error:
             raise step_failure(error) from None
-        return {table.name: report_metadata(table, report, store) for table in step.tables}
+        conflicts = {"commit_conflicts_retried": store.conflicts}
+        return {
+            table.name: report_metadata(table, report, store) | conflicts for table in step.tables
+        }

@@ -6,7 +6,7 @@ import dagster as dg
 
 from assets.checks import unique_key_check, warehouse_check
 from assets.metadata import run_step, table_metadata
-from assets.names import GROUP, WRITER_POOL
+from assets.names import GROUP, api_pool
 from pipelines import plots
 from pipelines.resources import QuantConnectResource, WarehouseResource
 from pipelines.schema.optimizations import OPTIMIZATION_BACKTESTS, OPTIMIZATIONS, TABLES
@@ -31,7 +31,7 @@ _DESCRIPTIONS = {
         )
         for table in TABLES
     ],
-    pool=WRITER_POOL,
+    pool=api_pool(),
 )
 def optimizations(
     context: dg.AssetExecutionContext,

@@ -6,7 +6,7 @@ import dagster as dg
 
 from assets.checks import unique_key_check, warehouse_check
 from assets.metadata import run_step, table_metadata
-from assets.names import GROUP, WRITER_POOL
+from assets.names import GROUP, api_pool
 from pipelines.resources import QuantConnectResource, WarehouseResource
 from pipelines.schema.orders import ORDER_EVENTS, ORDERS
 
@@ -33,7 +33,7 @@ from pipelines.schema.orders import ORDER_EVENTS, ORDERS
             metadata=table_metadata(ORDER_EVENTS),
         ),
     ],
-    pool=WRITER_POOL,
+    pool=api_pool(),
 )
 def orders_and_order_events(
     context: dg.AssetExecutionContext,

@@ -4,7 +4,8 @@ import dagster as dg
 
 from assets.checks import unique_key_check
 from assets.metadata import run_step, table_metadata
-from assets.names import GROUP, WRITER_POOL
+from assets.names import GROUP, api_pool
+from assets.partitions import register_projects
 from pipelines.resources import QuantConnectResource, WarehouseResource
 from pipelines.schema.projects import PROJECTS
 
@@ -12,7 +13,7 @@ from pipelines.schema.projects import PROJECTS
 @dg.asset(
     group_name=GROUP,
     kinds={"quantconnect", "duckdb"},
-    pool=WRITER_POOL,
+    pool=api_pool(),
     metadata=table_metadata(PROJECTS),
 )
 def projects(
@@ -20,9 +21,12 @@ def projects(
     quantconnect: QuantConnectResource,
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
-    """Every QuantConnect project the user can see, from `projects/read`."""
+    """Every QuantConnect project the user can see, from `projects/read`; each has a
+    partition of the per-project assets (`qc_projects`), registered here."""
     metadata = run_step("projects", context, warehouse, quantconnect)
-    return dg.MaterializeResult(metadata=metadata["projects"])
+    with warehouse.writer() as store:
+        added = register_projects(context, store)
+    return dg.MaterializeResult(metadata=metadata["projects"] | {"partitions_added": added})
 
 
 unique_project_id = unique_key_check(PROJECTS, "unique_project_id")

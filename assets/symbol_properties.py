@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.checks import unique_key_check
 from assets.metadata import run_step, table_metadata
-from assets.names import GROUP, WRITER_POOL
+from assets.names import GROUP, writer_pool
 from pipelines.resources import WarehouseResource
 from pipelines.schema.symbol_properties import SYMBOL_PROPERTIES
 
@@ -12,7 +12,7 @@ from pipelines.schema.symbol_properties import SYMBOL_PROPERTIES
 @dg.asset(
     group_name=GROUP,
     kinds={"duckdb"},
-    pool=WRITER_POOL,
+    pool=writer_pool(),
     metadata=table_metadata(SYMBOL_PROPERTIES),
 )
 def symbol_properties(

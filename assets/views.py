@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets.metadata import preview
-from assets.names import GROUP, WRITER_POOL
+from assets.names import GROUP, writer_pool
 from pipelines.queries import REPO_ROOT, VIEWS_DIR
 from pipelines.resources import WarehouseResource
 
@@ -14,7 +14,7 @@ PREVIEWED_VIEW = "backtest_summary"
 @dg.asset(
     group_name=GROUP,
     kinds={"duckdb"},
-    pool=WRITER_POOL,
+    pool=writer_pool(),
     deps=[
         "orders",
         "order_events",

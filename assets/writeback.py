@@ -9,7 +9,7 @@ import dagster as dg
 from pydantic import Field
 
 from assets.metadata import table_schema
-from assets.names import GROUP, WRITER_POOL
+from assets.names import GROUP, api_pool
 from pipelines.resources import QuantConnectResource, WarehouseResource
 from pipelines.schema.writeback import API_WRITES
 from pipelines.writeback import PlanMaker, WriteBackRun, run_writeback
@@ -113,7 +113,7 @@ def writeback_job(
 ) -> dg.JobDefinition:
     """A job of one op that runs the write-back its run config describes."""
 
-    @dg.op(name=op_name, pool=WRITER_POOL, out=dg.Out(str), description=description)
+    @dg.op(name=op_name, pool=api_pool(), out=dg.Out(str), description=description)
     def write_back(
         context: dg.OpExecutionContext,
         config: config_class,  # type: ignore[valid-type]
@@ -156,7 +156,7 @@ WRITEBACK_JOBS = [
 @dg.asset(
     group_name=GROUP,
     kinds={"quantconnect", "duckdb"},
-    pool=WRITER_POOL,
+    pool=api_pool(),
     deps=["analysis_views"],
     # The audit table every write-back fills: its columns, described, on this asset's page.
     metadata={"api_writes_columns": table_schema(API_WRITES)},

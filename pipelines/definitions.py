@@ -4,7 +4,9 @@ newly finished backtests, and resources.
 Assets and checks are found in the `assets` package, one module per table group. Configuration
 comes from the environment: QC_USER_ID and QC_API_TOKEN (read at run time, else the lean CLI's
 ~/.lean/credentials; never in the run config), QC_API_URL, QC_MAX_CONCURRENCY,
-QC_MAX_REQUESTS_PER_SECOND, QC_APPLY_TAG_RULES, WAREHOUSE_PATH and QC_SYNC_CRON. The write-back
+QC_MAX_REQUESTS_PER_SECOND, QC_APPLY_TAG_RULES, WAREHOUSE_PATH (or, for a DuckLake,
+WAREHOUSE_CATALOG and WAREHOUSE_DATA_PATH) and QC_SYNC_CRON. `pipelines.partitioned` is the
+same location with the per-project assets partitioned by project. The write-back
 jobs (`apply_backtest_tags`, `update_projects`, `prune_archived`) are launched by hand, with
 their action in the run config.
 
@@ -53,7 +55,7 @@ warnings.filterwarnings(
 )
 
 
-def from_env(name: str, default: str) -> str:
+def from_env(name: str, default: str | None) -> str | None:
     """`dg.EnvVar(name)` when the variable is set, so the UI shows where the value comes from
     and it is read when a run starts; else `default`."""
     return dg.EnvVar(name) if name in os.environ else default
@@ -96,7 +98,11 @@ defs = dg.Definitions(
     sensors=[new_finished_backtests],
     resources={
         API_RESOURCE: quantconnect,
-        "warehouse": WarehouseResource(database=from_env("WAREHOUSE_PATH", DEFAULT_WAREHOUSE_PATH)),
+        "warehouse": WarehouseResource(
+            database=from_env("WAREHOUSE_PATH", DEFAULT_WAREHOUSE_PATH),
+            catalog=from_env("WAREHOUSE_CATALOG", None),
+            data_path=from_env("WAREHOUSE_DATA_PATH", None),
+        ),
     },
     # One process per run keeps a single DuckDB writer per run, and starts about 3 times faster.
     executor=dg.in_process_executor,

@@ -7,6 +7,7 @@ A file holds statements that each start with a `-- name: <name>` line.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
@@ -34,3 +35,11 @@ def load_statements() -> dict[str, str]:
                 raise ValueError(f"sql/load/: the statement {name!r} is named twice")
             statements[name] = body
     return statements
+
+
+_WRITTEN = re.compile(r"\b(?:INSERT INTO|DELETE FROM|UPDATE)\s+(\w+)", re.IGNORECASE)
+
+
+def tables_written(statements: Iterable[str]) -> list[str]:
+    """The tables the statements insert into, delete from or update, in order of mention."""
+    return list(dict.fromkeys(m for text in statements for m in _WRITTEN.findall(text)))

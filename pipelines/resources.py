@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from pipelines import warehouse
 from pipelines.qc.client import (
@@ -111,34 +112,66 @@ class QuantConnectResource(dg.ConfigurableResource):
 
 
 class WarehouseResource(DuckDBResource):
-    """The warehouse (WAREHOUSE_PATH, a DuckDB file); its folder and tables are created on use.
+    """The warehouse: the DuckDB file of WAREHOUSE_PATH, or the DuckLake of WAREHOUSE_CATALOG
+    and WAREHOUSE_DATA_PATH; its tables are created on use.
 
-    Unlike the stock `DuckDBResource`, a writer first takes the warehouse's lock file, so a
-    second sync (another run, another Dagster instance) waits instead of failing on DuckDB's
-    lock, and the connection is closed even when the block fails.
+    Unlike the stock `DuckDBResource`, a writer of the file first takes the warehouse's lock
+    file, so a second sync (another run, another Dagster instance) waits instead of failing on
+    DuckDB's lock, and the connection is closed even when the block fails. A lake takes many
+    writers at once, and signs each snapshot with the run that made it.
     """
 
     database: str = Field(
-        default=warehouse.DEFAULT_WAREHOUSE_PATH, description="Path of the DuckDB file."
+        default=warehouse.DEFAULT_WAREHOUSE_PATH,
+        description="Path of the DuckDB file; also where pictures go (a `plots` folder beside).",
+    )
+    catalog: str | None = Field(
+        default=None,
+        description="A DuckLake catalog (postgres:… or sqlite:PATH) instead of the file.",
+    )
+    data_path: str | None = Field(
+        default=None, description="Where the DuckLake's Parquet files go (s3://… or a folder)."
     )
     writer_wait_seconds: float = Field(
         default=warehouse.DEFAULT_WRITER_WAIT_SECONDS,
         description="How long a writer waits for another process's sync to finish.",
     )
+    _run_id: str | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Remember the run, which signs a lake's snapshots."""
+        self._run_id = context.run.run_id if context.run is not None else None
+
+    @property
+    def target(self) -> warehouse.Target:
+        """The lake of `catalog`, else the file of `database`."""
+        if self.catalog:
+            return warehouse.Lake.with_env(self.catalog, self.data_path)
+        return Path(self.database)
+
+    @property
+    def is_lake(self) -> bool:
+        """Whether the warehouse is a DuckLake, which takes many writers at once."""
+        return bool(self.catalog)
 
     @contextmanager
     def writer(self) -> Iterator[warehouse.DuckDBWarehouse]:
-        """The warehouse for a sync, with its schema in place; one writer at a time."""
+        """The warehouse for a sync, with its schema in place; one writer at a time for the
+        file, many for a lake."""
+        author = f"dagster run {self._run_id}" if self._run_id else None
         with warehouse.open_writer(
-            self.database, self.writer_wait_seconds, on_wait=dg.get_dagster_logger().warning
+            self.target,
+            self.writer_wait_seconds,
+            on_wait=dg.get_dagster_logger().warning,
+            author=author,
         ) as store:
             yield store
 
     @contextmanager
     def reader(self) -> Iterator[warehouse.DuckDBWarehouse]:
-        """The warehouse, read-only; `WarehouseBusyError` at once while a sync writes it, and
-        `NoWarehouseError` before any sync has."""
-        with warehouse.open_reader(self.database) as store:
+        """The warehouse, read-only; for the file `WarehouseBusyError` at once while a sync
+        writes it; `NoWarehouseError` before any sync has written it."""
+        with warehouse.open_reader(self.target) as store:
             yield store
 
     @contextmanager

@@ -1,7 +1,8 @@
 -- What an old warehouse's retired columns hold, carried into the columns that replaced them
 -- (pipelines/warehouse/connection.py `ensure_schema`). One statement per retired column, named
 -- `<table>__<column>`: it runs, once the new columns are added, on a warehouse whose table
--- still has that column; the column is then dropped, in the same transaction.
+-- still has that column, and commits; the column is then dropped. Each must be idempotent: a
+-- crash before the drop runs it again.
 
 -- name: optimizations__deleted_upstream
 -- The flag became a time: those flagged get the time of the migration.

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from pipelines import warehouse
 from pipelines.qc.client import QuantConnectClient, RetrySettings
 from pipelines.qc.paging import ORDERS_WINDOW, BacktestOrders, BacktestPager
 from pipelines.queries import named_queries
@@ -47,9 +48,16 @@ TEST_SIZE = SandboxSize(projects=2, backtests_per_project=4, orders_per_backtest
 FAST_RETRY = RetrySettings(max_attempts=4, initial_backoff_seconds=0.01, max_backoff_seconds=0.05)
 
 
+def warehouse_resource(target: warehouse.Target) -> WarehouseResource:
+    """The warehouse resource of a file or a lake."""
+    if isinstance(target, warehouse.Lake):
+        return WarehouseResource(catalog=target.catalog, data_path=target.data_path)
+    return WarehouseResource(database=str(target))
+
+
 def make_resources(
     sandbox: SandboxServer,
-    warehouse_path: Path,
+    warehouse_path: warehouse.Target,
     api_token: str | None = SANDBOX_API_TOKEN,
     timeout_seconds: float = 5,
     apply_tag_rules: bool = False,
@@ -69,7 +77,7 @@ def make_resources(
             max_backoff_seconds=FAST_RETRY.max_backoff_seconds,
             apply_tag_rules=apply_tag_rules,
         ),
-        "warehouse": WarehouseResource(database=str(warehouse_path)),
+        "warehouse": warehouse_resource(warehouse_path),
     }
 
 

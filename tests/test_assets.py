@@ -1,28 +1,30 @@
-"""The real Dagster assets, materialized against the sandbox over HTTP into a temp DuckDB file."""
+"""The real Dagster assets, materialized against the sandbox over HTTP into a temp DuckDB file
+or a DuckLake on PostgreSQL and S3 (`target`)."""
 
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import duckdb
 import pytest
 
+from pipelines import warehouse
 from pipelines.definitions import defs
 from pipelines.sandbox import SandboxServer
+from pipelines.warehouse import Target
 from tests.helpers import TABLES, expected_orders, make_resources
 
 ORDERS = "backtests/orders/read"
 
 
-def sync(sandbox: SandboxServer, path: Path, **kwargs: Any) -> dg.ExecuteInProcessResult:
+def sync(sandbox: SandboxServer, path: Target, **kwargs: Any) -> dg.ExecuteInProcessResult:
     job = defs.resolve_job_def("sync_quantconnect")
     return job.execute_in_process(
         resources=make_resources(sandbox, path, **kwargs), raise_on_error=False
     )
 
 
-def snapshot(path: Path) -> dict[str, list[tuple]]:
-    with duckdb.connect(str(path), read_only=True) as conn:
+def snapshot(path: Target) -> dict[str, list[tuple]]:
+    with warehouse.connect_reader(path) as conn:
         return {t: conn.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
 
 
@@ -33,11 +35,11 @@ def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]
     return {k: v.value for k, v in materialization.materialization.metadata.items()}
 
 
-def test_full_sync_fills_every_table_per_the_contract(sandbox: SandboxServer, warehouse_path: Path):
-    result = sync(sandbox, warehouse_path)
+def test_full_sync_fills_every_table_per_the_contract(sandbox: SandboxServer, target: Target):
+    result = sync(sandbox, target)
     assert result.success
     expected = expected_orders(sandbox)
-    with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+    with warehouse.connect_reader(target) as conn:
         loaded = dict(
             conn.execute("SELECT backtest_id, count(*) FROM orders GROUP BY 1").fetchall()
         )
@@ -95,7 +97,7 @@ def test_full_sync_fills_every_table_per_the_contract(sandbox: SandboxServer, wa
         "backtest_archive, fills, optimization_results, trade_summary, backtest_summary, "
         "optimization_archive, order_lifecycle, slippage, symbol_summary"
     )
-    with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+    with warehouse.connect_reader(target) as conn:
         for view in views["views"].split(", "):  # each view's rows and columns
             assert views[f"{view}_rows"] == conn.table(view).count("*").fetchall()[0][0] > 0
             schema = views[f"{view}_columns"]
@@ -106,34 +108,34 @@ def test_full_sync_fills_every_table_per_the_contract(sandbox: SandboxServer, wa
 
 
 def test_a_rerun_with_no_change_upstream_fetches_no_orders_and_changes_nothing(
-    sandbox: SandboxServer, warehouse_path: Path
+    sandbox: SandboxServer, target: Target
 ):
-    assert sync(sandbox, warehouse_path).success
-    before = snapshot(warehouse_path)
+    assert sync(sandbox, target).success
+    before = snapshot(target)
     sandbox.reset_stats()
-    result = sync(sandbox, warehouse_path)
+    result = sync(sandbox, target)
     assert result.success
     requests = sandbox.stats()["requests"]
     assert requests.get(ORDERS, 0) == 0
     assert requests.get("backtests/read", 0) == 0
-    assert snapshot(warehouse_path) == before
+    assert snapshot(target) == before
     orders_meta = metadata(result, "orders")
     assert orders_meta["backtests_new"] == 0
     assert orders_meta["backtests_skipped"] == len(expected_orders(sandbox))
 
 
 def test_backtests_that_finish_or_appear_later_are_picked_up(
-    sandbox: SandboxServer, warehouse_path: Path
+    sandbox: SandboxServer, target: Target
 ):
-    assert sync(sandbox, warehouse_path).success
+    assert sync(sandbox, target).success
     finished = sandbox.account.complete_running()
     added = sandbox.account.add_backtests(count=2)
     sandbox.reset_stats()
-    result = sync(sandbox, warehouse_path)
+    result = sync(sandbox, target)
     assert result.success
     assert metadata(result, "orders")["backtests_new"] == len(finished) + len(added)
     expected = expected_orders(sandbox)
-    with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+    with warehouse.connect_reader(target) as conn:
         loaded = dict(
             conn.execute("SELECT backtest_id, count(*) FROM orders GROUP BY 1").fetchall()
         )
@@ -142,21 +144,21 @@ def test_backtests_that_finish_or_appear_later_are_picked_up(
 
 
 def test_a_wrong_token_fails_naming_the_variables_and_changes_nothing(
-    sandbox: SandboxServer, warehouse_path: Path
+    sandbox: SandboxServer, target: Target
 ):
-    assert sync(sandbox, warehouse_path).success
-    before = snapshot(warehouse_path)
+    assert sync(sandbox, target).success
+    before = snapshot(target)
     sandbox.reset_stats()
-    result = sync(sandbox, warehouse_path, api_token="not-the-token")
+    result = sync(sandbox, target, api_token="not-the-token")
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.error
     assert "QC_USER_ID and QC_API_TOKEN" in str(failure)
     assert sandbox.stats()["total"] <= 2
-    assert snapshot(warehouse_path) == before
+    assert snapshot(target) == before
 
 
 def test_a_backtest_failing_persistently_is_contained_and_loads_once_the_fault_is_gone(
-    sandbox: SandboxServer, warehouse_path: Path
+    sandbox: SandboxServer, target: Target
 ):
     expected = expected_orders(sandbox)
     broken = max(expected, key=expected.get)
@@ -164,11 +166,11 @@ def test_a_backtest_failing_persistently_is_contained_and_loads_once_the_fault_i
     sandbox.set_faults(
         [{"kind": "500", "endpoint": ORDERS, "match": {"backtestId": broken, "start": 100}}]
     )
-    result = sync(sandbox, warehouse_path)
+    result = sync(sandbox, target)
     assert not result.success
     message = str(result.get_step_failure_events()[0].step_failure_data.error)
     assert broken in message and ORDERS in message
-    with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+    with warehouse.connect_reader(target) as conn:
         loaded = dict(
             conn.execute("SELECT backtest_id, count(*) FROM orders GROUP BY 1").fetchall()
         )
@@ -178,8 +180,8 @@ def test_a_backtest_failing_persistently_is_contained_and_loads_once_the_fault_i
     assert {bid: n for bid, n in expected.items() if n and bid != broken} == loaded
 
     sandbox.clear_faults()
-    assert sync(sandbox, warehouse_path).success
-    with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+    assert sync(sandbox, target).success
+    with warehouse.connect_reader(target) as conn:
         count = conn.execute("SELECT count(*) FROM orders WHERE backtest_id = ?", [broken])
         assert count.fetchone() == (expected[broken],)
 

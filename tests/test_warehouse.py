@@ -1,4 +1,5 @@
-"""Loading into a real DuckDB file: atomic per-backtest replace, upserts, schema evolution."""
+"""Loading into a real DuckDB file or DuckLake: atomic per-backtest replace, upserts, schema
+evolution."""
 
 from pathlib import Path
 
@@ -71,10 +72,10 @@ def snapshot(conn: duckdb.DuckDBPyConnection) -> tuple[list, list, list]:
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    connection = warehouse.connect(tmp_path / "nested" / "w.duckdb")
-    yield warehouse.DuckDBWarehouse(connection)
-    connection.close()
+def store(target: warehouse.Target):
+    """A new warehouse on either backend, held open for the test."""
+    with warehouse.open_writer(target) as opened, opened.holding():
+        yield opened
 
 
 def test_connect_creates_the_folder_and_every_table(tmp_path: Path):

@@ -41,30 +41,51 @@ TOP_THREE = (
 )
 
 
-@pytest.fixture
-def synced(sandbox: SandboxServer, client: QuantConnectClient, warehouse_path: Path) -> Path:
-    """The sandbox synced into the warehouse; the sandbox's counters zeroed."""
-    sync(client, warehouse_path)
+@pytest.fixture(params=["file"])
+def synced(
+    request: pytest.FixtureRequest,
+    sandbox: SandboxServer,
+    client: QuantConnectClient,
+    warehouse_path: Path,
+) -> Any:
+    """The sandbox synced into the warehouse (a file; a DuckLake too for a test marked
+    `BOTH_BACKENDS`); the sandbox's counters zeroed."""
+    target = warehouse_path if request.param == "file" else request.getfixturevalue("lake")
+    sync(client, target)
     sandbox.reset_stats()
-    return warehouse_path
+    return target
 
 
-def sync(client: QuantConnectClient, path: Path) -> None:
+# Behaviour both backends share: the test runs on the file and on a DuckLake.
+BOTH_BACKENDS = pytest.mark.parametrize("synced", ["file", "lake"], indirect=True)
+
+
+def sync(client: QuantConnectClient, path: warehouse.Target) -> None:
     with warehouse.open_writer(path) as store:
         sync_everything(client, store)
 
 
 def qcw(
-    sandbox: SandboxServer, path: Path, *arguments: str, token: str = SANDBOX_API_TOKEN
+    sandbox: SandboxServer,
+    path: warehouse.Target,
+    *arguments: str,
+    token: str = SANDBOX_API_TOKEN,
 ) -> Result:
     """`qcw ARGUMENTS` against the sandbox and the warehouse, fast settings."""
-    options = ["--warehouse", str(path), "--api-url", sandbox.url, "--requests-per-second", "0"]
+    options = [*target_options(path), "--api-url", sandbox.url, "--requests-per-second", "0"]
     env = ENV | {"QC_API_TOKEN": token}
     return CliRunner().invoke(main, [*arguments, *options], env=env, catch_exceptions=False)
 
 
-def rows(path: Path, query: str, *parameters: Any) -> list[tuple]:
-    with duckdb.connect(str(path), read_only=True) as conn:
+def target_options(target: warehouse.Target) -> list[str]:
+    """The qcw options that name a file or a lake."""
+    if isinstance(target, warehouse.Lake):
+        return ["--catalog", target.catalog, "--data-path", target.data_path or ""]
+    return ["--warehouse", str(target)]
+
+
+def rows(path: warehouse.Target, query: str, *parameters: Any) -> list[tuple]:
+    with warehouse.connect_reader(path) as conn:
         return conn.execute(query, parameters).fetchall()
 
 
@@ -81,7 +102,7 @@ def upstream_tags(sandbox: SandboxServer) -> dict[str, list[str]]:
     }
 
 
-def warehouse_tags(path: Path) -> dict[str, list[str]]:
+def warehouse_tags(path: warehouse.Target) -> dict[str, list[str]]:
     return {
         b: list(t or [])
         for b, t in rows(
@@ -90,7 +111,7 @@ def warehouse_tags(path: Path) -> dict[str, list[str]]:
     }
 
 
-def top_three(path: Path) -> list[str]:
+def top_three(path: warehouse.Target) -> list[str]:
     """The backtests TOP_THREE chooses, in the order a plan writes them."""
     query = f"SELECT backtest_id FROM backtests WHERE {TOP_THREE} ORDER BY project_id, created_at"
     return [r[0] for r in rows(path, query)]
@@ -99,6 +120,7 @@ def top_three(path: Path) -> list[str]:
 # --- Tags ----------------------------------------------------------------------------------------
 
 
+@BOTH_BACKENDS
 def test_tags_add_remove_set_keep_other_tags_and_agree_everywhere(sandbox, synced):
     chosen = top_three(synced)
     assert len(chosen) == 3
@@ -241,6 +263,7 @@ def test_bad_credentials_stop_before_any_write(sandbox, synced):
     assert rows(synced, "SELECT count(*) FROM api_writes")[0][0] == 0
 
 
+@BOTH_BACKENDS
 def test_a_failure_part_way_stops_and_running_again_finishes(sandbox, client, synced):
     chosen = top_three(synced)
     sandbox.set_faults([{"kind": "503", "endpoint": TAGS, "match": {"backtestId": chosen[1]}}])
@@ -280,6 +303,7 @@ def test_a_write_waits_for_a_sync_holding_the_warehouse(sandbox, synced):
 # --- Interrupted writes --------------------------------------------------------------------------
 
 
+@BOTH_BACKENDS
 def test_interrupted_writes_are_settled_from_upstream_on_the_next_run(sandbox, client, synced):
     landed, lost = top_three(synced)[:2]
     project = {b: sandbox.account.project_of(b) for b in (landed, lost)}
@@ -310,6 +334,7 @@ def test_interrupted_writes_are_settled_from_upstream_on_the_next_run(sandbox, c
 # --- Projects ------------------------------------------------------------------------------------
 
 
+@BOTH_BACKENDS
 def test_projects_update_a_description_and_move_into_a_folder(sandbox, synced):
     projects = {p["projectId"]: p for p in sandbox.account.projects()}
     first, second = sorted(projects)
@@ -624,7 +649,7 @@ def test_a_prune_killed_part_way_is_settled_and_finished_by_running_it_again(
 
 
 def test_the_sync_plans_tag_rules_and_sends_them_only_when_the_resource_says_so(
-    sandbox, client, warehouse_path
+    sandbox, client, target
 ):
     from pipelines.definitions import defs
 
@@ -633,7 +658,7 @@ def test_the_sync_plans_tag_rules_and_sends_them_only_when_the_resource_says_so(
     client.update_backtest_tags(sandbox.account.project_of(tagged), tagged, ["candidate", "keep"])
     sandbox.reset_stats()
     job = defs.resolve_job_def("sync_quantconnect")
-    result = job.execute_in_process(resources=make_resources(sandbox, warehouse_path))
+    result = job.execute_in_process(resources=make_resources(sandbox, target))
     (planned,) = [
         m.materialization.metadata
         for m in result.get_asset_materialization_events()
@@ -645,10 +670,10 @@ def test_the_sync_plans_tag_rules_and_sends_them_only_when_the_resource_says_so(
         "candidate",
         "keep",
     ]
-    resources = make_resources(sandbox, warehouse_path, apply_tag_rules=True)
+    resources = make_resources(sandbox, target, apply_tag_rules=True)
     assert job.execute_in_process(resources=resources).success
     assert writes_sent(sandbox, TAGS) == 1 and upstream_tags(sandbox)[tagged] == ["keep"]
-    assert warehouse_tags(warehouse_path)[tagged] == ["keep"]
+    assert warehouse_tags(target)[tagged] == ["keep"]
 
 
 @pytest.mark.parametrize(("answer", "sent"), [("n", 0), ("y", 3)])

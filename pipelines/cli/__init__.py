@@ -25,11 +25,11 @@ from pipelines.cli import render
 from pipelines.cli.lazy import LazyGroup
 from pipelines.cli.options import (
     WAIT_OPTION,
-    WAREHOUSE_OPTION,
     api_options,
     clear_errors,
     err,
     number,
+    warehouse_options,
 )
 
 if TYPE_CHECKING:
@@ -56,9 +56,9 @@ def main() -> None:
 
 
 @main.command()
-@WAREHOUSE_OPTION
+@warehouse_options
 @api_options
-def sync(warehouse_path: Path, settings: ClientSettings) -> None:
+def sync(target: warehouse.Target, settings: ClientSettings) -> None:
     """Sync everything new: projects, backtests, statistics, orders and events.
 
     Credentials come from QC_USER_ID and QC_API_TOKEN, else from the lean CLI's
@@ -75,7 +75,7 @@ def sync(warehouse_path: Path, settings: ClientSettings) -> None:
         reports: dict[str, SyncReport] = {}
         with (
             settings.client(credentials) as client,
-            warehouse.open_writer(warehouse_path, on_wait=err.print) as store,
+            warehouse.open_writer(target, on_wait=err.print) as store,
         ):
             with sync_progress() as on_progress:
                 reports = sync_everything(client, store, on_progress=on_progress)
@@ -174,16 +174,25 @@ def print_summary(
     show_default=True,
     help="Rows the table format shows (0: all); csv, json and parquet always get every row.",
 )
-@WAREHOUSE_OPTION
+@warehouse_options
 @WAIT_OPTION
+@click.option(
+    "--as-of",
+    metavar="SNAPSHOT_OR_TIMESTAMP",
+    help=(
+        "Query a DuckLake as it was at an earlier snapshot: its id (qcw status lists them) or "
+        "a timestamp such as '2026-12-01 06:00:00+00'."
+    ),
+)
 def sql(
     query: str | None,
     file: Any,
     output_format: str | None,
     output: Path | None,
     max_rows: int,
-    warehouse_path: Path,
+    target: warehouse.Target,
     wait_seconds: float,
+    as_of: str | None,
 ) -> None:
     """Run a read-only SQL query on the warehouse: `qcw sql "SELECT ..."` or `qcw sql -f q.sql`.
 
@@ -203,7 +212,7 @@ def sql(
         raise click.UsageError("--format parquet needs -o FILE")
     if output is not None and not output.parent.is_dir():
         raise click.ClickException(f"cannot write {output}: there is no folder {output.parent}")
-    with clear_errors(), reading(warehouse_path, wait_seconds) as conn:
+    with clear_errors(), reading(target, wait_seconds, as_of) as conn:
         relation = conn.sql(text)
         if relation is None:
             raise click.ClickException("the statement returns no rows to show")
@@ -220,25 +229,30 @@ def format_of(output: Path | None) -> str:
 
 
 @contextmanager
-def reading(path: Path, wait_seconds: float) -> Iterator[warehouse.Connection]:
-    """A read-only connection to the warehouse, once no sync writes it (waiting up to
-    `wait_seconds`); a plain connection, so `qcw sql` starts without the sync's modules."""
-    if not path.exists():
-        raise click.ClickException(f"no warehouse at {path}: run `qcw sync` first")
-    with warehouse.connect(
-        path, read_only=True, wait_seconds=wait_seconds, on_wait=err.print
-    ) as conn:
+def reading(
+    target: warehouse.Target, wait_seconds: float, as_of: str | None = None
+) -> Iterator[warehouse.Connection]:
+    """A read-only connection to the warehouse (a file once no sync writes it, waiting up to
+    `wait_seconds`; a lake at once, as of snapshot `as_of`); a plain connection, so `qcw sql`
+    starts without the sync's modules."""
+    try:
+        conn = warehouse.connect_reader(target, wait_seconds, err.print, as_of)
+    except warehouse.NoWarehouseError as error:
+        raise click.ClickException(f"{error}: run `qcw sync` first") from None
+    with conn:
         yield conn
 
 
 @contextmanager
-def open_read_only(path: Path, wait_seconds: float) -> Iterator[warehouse.DuckDBWarehouse]:
+def open_read_only(
+    target: warehouse.Target, wait_seconds: float
+) -> Iterator[warehouse.DuckDBWarehouse]:
     """The warehouse, read-only, once no sync writes it (waiting up to `wait_seconds`)."""
     try:
-        with warehouse.open_reader(path, wait_seconds, on_wait=err.print) as store:
+        with warehouse.open_reader(target, wait_seconds, on_wait=err.print) as store:
             yield store
-    except warehouse.NoWarehouseError:
-        raise click.ClickException(f"no warehouse at {path}: run `qcw sync` first") from None
+    except warehouse.NoWarehouseError as error:
+        raise click.ClickException(f"{error}: run `qcw sync` first") from None
 
 
 @contextmanager
@@ -306,16 +320,17 @@ def write_result(
 
 
 @main.command()
-@WAREHOUSE_OPTION
+@warehouse_options
 @WAIT_OPTION
-def status(warehouse_path: Path, wait_seconds: float) -> None:
+def status(target: warehouse.Target, wait_seconds: float) -> None:
     """What the warehouse holds: rows per table, backtests by status, the last sync runs."""
-    with clear_errors(), open_read_only(warehouse_path, wait_seconds) as store:
+    with clear_errors(), open_read_only(target, wait_seconds) as store:
         rows = store.row_counts()
         statuses = store.read("backtests_by_status")
         runs = store.last_sync_runs()
+        snapshots = store.snapshots()
     console = Console()
-    tables = Table("table", number("rows"), title=str(warehouse_path))
+    tables = Table("table", number("rows"), title=str(target))
     for table, count in rows.items():
         tables.add_row(table, f"{count:,}")
     backtests = Table("status", number("backtests"), title="Backtests")
@@ -331,6 +346,20 @@ def status(warehouse_path: Path, wait_seconds: float) -> None:
         seconds = f"{(finished - started).total_seconds():.1f}"
         last.add_row(step, f"{finished:%Y-%m-%d %H:%M:%S}", seconds, shown)
     console.print(last)
+    if snapshots:
+        console.print(snapshot_table(snapshots))
+
+
+def snapshot_table(snapshots: list[tuple[Any, ...]]) -> Table:
+    """A lake's recent snapshots: what `qcw sql --as-of` can query."""
+    shown = Table(
+        number("snapshot"), "committed (UTC)", "by", "wrote", title="Recent snapshots (--as-of)"
+    )
+    for snapshot_id, committed, author, message in snapshots:
+        shown.add_row(
+            str(snapshot_id), f"{committed:%Y-%m-%d %H:%M:%S}", author or "", message or ""
+        )
+    return shown
 
 
 @main.command()

@@ -23,14 +23,32 @@ from pipelines.qc.client import (
 from pipelines.qc.credentials import CredentialsError
 from pipelines.qc.errors import QuantConnectError
 
-WAREHOUSE_OPTION = click.option(
-    "--warehouse",
-    "warehouse_path",
-    envvar="WAREHOUSE_PATH",
-    default=warehouse.DEFAULT_WAREHOUSE_PATH,
-    show_default=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The DuckDB file (env WAREHOUSE_PATH).",
+_warehouse_optionsS = (
+    click.option(
+        "--warehouse",
+        "warehouse_path",
+        envvar="WAREHOUSE_PATH",
+        default=warehouse.DEFAULT_WAREHOUSE_PATH,
+        show_default=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The DuckDB file (env WAREHOUSE_PATH), unless --catalog names a DuckLake.",
+    ),
+    click.option(
+        "--catalog",
+        envvar="WAREHOUSE_CATALOG",
+        help=(
+            "A DuckLake catalog instead of the file: postgres:dbname=… host=…, or sqlite:PATH "
+            "(env WAREHOUSE_CATALOG)."
+        ),
+    ),
+    click.option(
+        "--data-path",
+        envvar="WAREHOUSE_DATA_PATH",
+        help=(
+            "Where the DuckLake's Parquet files go: s3://bucket/prefix/ (with the AWS_* "
+            "variables) or a folder (env WAREHOUSE_DATA_PATH)."
+        ),
+    ),
 )
 WAIT_OPTION = click.option(
     "--wait",
@@ -83,6 +101,29 @@ def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(_API_OPTIONS):
         with_settings = option(with_settings)
     return with_settings
+
+
+def warehouse_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the warehouse options to a command, which receives the warehouse as `target`: the
+    DuckLake of --catalog, else the file of --warehouse."""
+
+    @functools.wraps(command)
+    def with_target(
+        *args: Any,
+        warehouse_path: Path,
+        catalog: str | None,
+        data_path: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        try:
+            target = warehouse.Lake.with_env(catalog, data_path) if catalog else warehouse_path
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--catalog") from None
+        return command(*args, target=target, **kwargs)
+
+    for option in reversed(_warehouse_optionsS):
+        with_target = option(with_target)
+    return with_target
 
 
 @contextmanager

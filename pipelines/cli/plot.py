@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from pipelines import plots, warehouse
-from pipelines.cli.options import WAIT_OPTION, WAREHOUSE_OPTION, clear_errors, err
+from pipelines.cli.options import WAIT_OPTION, clear_errors, err, warehouse_options
 
 
 def _output_option(default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -26,7 +26,7 @@ def _output_option(default: str) -> Callable[[Callable[..., Any]], Callable[...,
 
 
 @contextmanager
-def drawing(output: Path, warehouse_path: Path, wait_seconds: float) -> Iterator[Any]:
+def drawing(output: Path, target: warehouse.Target, wait_seconds: float) -> Iterator[Any]:
     """The warehouse's connection, read-only, to draw into `output`; then says so on stderr.
     Errors, a missing folder among them, are one message and exit code 1."""
     if not output.parent.is_dir():
@@ -34,12 +34,10 @@ def drawing(output: Path, warehouse_path: Path, wait_seconds: float) -> Iterator
     with clear_errors():
         plots.file_format(output)
         try:
-            with warehouse.open_reader(warehouse_path, wait_seconds, on_wait=err.print) as store:
+            with warehouse.open_reader(target, wait_seconds, on_wait=err.print) as store:
                 yield store.conn
         except warehouse.NoWarehouseError:
-            raise click.ClickException(
-                f"no warehouse at {warehouse_path}: run `qcw sync` first"
-            ) from None
+            raise click.ClickException(f"no warehouse at {target}: run `qcw sync` first") from None
     click.echo(f"wrote {output}", err=True)
 
 
@@ -61,14 +59,14 @@ def plot() -> None:
     ),
 )
 @_output_option("equity.png")
-@WAREHOUSE_OPTION
+@warehouse_options
 @WAIT_OPTION
 def equity(
-    backtest_ids: tuple[str, ...], output: Path, warehouse_path: Path, wait_seconds: float
+    backtest_ids: tuple[str, ...], output: Path, target: warehouse.Target, wait_seconds: float
 ) -> None:
     """Cumulative P&L from closed trades (by exit time, gross, in the account's currency),
     one line per backtest, with the drawdown from its running peak shaded."""
-    with drawing(output, warehouse_path, wait_seconds) as conn:
+    with drawing(output, target, wait_seconds) as conn:
         plots.plot_equity(conn, output, backtest_ids or None)
 
 
@@ -84,28 +82,30 @@ def equity(
 @click.option("--x", metavar="PARAMETER", help="The parameter across (default: the first swept).")
 @click.option("--y", metavar="PARAMETER", help="The parameter up (default: the next swept).")
 @_output_option("optimization.png")
-@WAREHOUSE_OPTION
+@warehouse_options
 @WAIT_OPTION
 def optimization(
     optimization_id: str | None,
     x: str | None,
     y: str | None,
     output: Path,
-    warehouse_path: Path,
+    target: warehouse.Target,
     wait_seconds: float,
 ) -> None:
     """A heatmap of an optimization's target statistic over two of the parameters it sweeps
     (by name, the first two unless --x and --y say), each cell annotated with its value."""
-    with drawing(output, warehouse_path, wait_seconds) as conn:
+    with drawing(output, target, wait_seconds) as conn:
         plots.plot_optimization(conn, output, optimization_id, x, y)
 
 
 @plot.command()
 @click.option("--backtest", "backtest_id", metavar="ID", help="One backtest (default: every one).")
 @_output_option("fills.png")
-@WAREHOUSE_OPTION
+@warehouse_options
 @WAIT_OPTION
-def fills(backtest_id: str | None, output: Path, warehouse_path: Path, wait_seconds: float) -> None:
+def fills(
+    backtest_id: str | None, output: Path, target: warehouse.Target, wait_seconds: float
+) -> None:
     """Fills by hour of day (UTC), stacked by order type."""
-    with drawing(output, warehouse_path, wait_seconds) as conn:
+    with drawing(output, target, wait_seconds) as conn:
         plots.plot_fills(conn, output, backtest_id)

@@ -7,7 +7,6 @@ import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import click
@@ -16,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column, Table
 
 from pipelines import warehouse
-from pipelines.cli.options import WAREHOUSE_OPTION, api_options, clear_errors, err
+from pipelines.cli.options import api_options, clear_errors, err, warehouse_options
 from pipelines.qc.client import ClientSettings
 from pipelines.qc.credentials import find_credentials
 from pipelines.writeback import PlanMaker, WriteBackRun, run_writeback
@@ -36,13 +35,21 @@ from pipelines.writeback.tags import TAG_ACTIONS, plan_tag_command
 
 out = Console()
 # Settings, not the command's meaning: left out of `api_writes.origin`.
-_NOT_IN_ORIGIN = {"warehouse_path", "api_url", "concurrency", "requests_per_second", "yes"}
+_NOT_IN_ORIGIN = {
+    "warehouse_path",
+    "catalog",
+    "data_path",
+    "api_url",
+    "concurrency",
+    "requests_per_second",
+    "yes",
+}
 
 
 def _apply_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """`--apply`, `--yes`, the warehouse and the API options."""
     command = api_options(command)
-    command = WAREHOUSE_OPTION(command)
+    command = warehouse_options(command)
     command = click.option(
         "--yes", "-y", is_flag=True, help="With --apply: do not ask for confirmation."
     )(command)
@@ -52,7 +59,11 @@ def _apply_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def run_command(
-    make_plan: PlanMaker, apply: bool, yes: bool, warehouse_path: Path, settings: ClientSettings
+    make_plan: PlanMaker,
+    apply: bool,
+    yes: bool,
+    target: warehouse.Target,
+    settings: ClientSettings,
 ) -> None:
     """Plan, show the plan, and with `--apply` (confirmed in a terminal unless `--yes`) apply
     it and show what was applied; exit 1 when a write failed."""
@@ -62,7 +73,7 @@ def run_command(
         with settings.client(credentials) as client, _progress() as on_progress:
             run = run_writeback(
                 client,
-                lambda: warehouse.open_writer(warehouse_path, on_wait=err.print),
+                lambda: warehouse.open_writer(target, on_wait=err.print),
                 make_plan,
                 origin,
                 apply,

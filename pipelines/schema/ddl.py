@@ -3,6 +3,7 @@ adds. `python -m pipelines.schema` writes it for every table to `sql/tables.sql`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from pipelines.queries import SQL_DIR
@@ -34,3 +35,12 @@ def render_tables_sql(tables: Iterable[Table]) -> str:
     return header + "\n".join(
         f"-- {table.description}\n{create_table_sql(table)}" for table in tables
     )
+
+
+_KEY_CONSTRAINT = re.compile(r",\n\s*PRIMARY KEY \([^)]*\)| PRIMARY KEY\b")
+
+
+def without_keys(ddl: str) -> str:
+    """`ddl` without its PRIMARY KEY constraints, for a DuckLake, which has none: keys are then
+    kept by the loads (delete, then insert) and verified by the asset checks."""
+    return _KEY_CONSTRAINT.sub("", ddl)

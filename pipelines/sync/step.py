@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from pipelines.qc.client import QuantConnectClient
 from pipelines.schema.columns import Table
@@ -20,6 +21,7 @@ from pipelines.sync.report import ProgressHook, ProgressLabels, SyncProgress, Sy
 from pipelines.warehouse import Warehouse, WarehouseError
 
 _log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,14 @@ class StepRun:
     log: logging.Logger = _log
     on_progress: ProgressHook | None = None
     settings: LoadSettings = field(default_factory=LoadSettings)
+    projects: frozenset[int] | None = None  # only these projects (a partition's); None: all
+
+    def of_projects(self, rows: Iterable[R]) -> list[R]:
+        """The rows (each a project id, or a row that starts with one) of the projects this
+        run syncs."""
+        if self.projects is None:
+            return list(rows)
+        return [row for row in rows if _project_of(row) in self.projects]
 
     @property
     def api(self) -> QuantConnectClient:
@@ -47,6 +57,10 @@ class StepRun:
             self.on_progress(SyncProgress(self.step.name, self.step.progress, done, total, fetched))
 
 
+def _project_of(row: Any) -> int:
+    return row if isinstance(row, int) else row[0]
+
+
 @dataclass(frozen=True)
 class Step:
     """A sync step: its `name` (the asset's, and `qcw status`'s), the `tables` it loads, the
@@ -58,6 +72,7 @@ class Step:
     sync: Callable[[StepRun], SyncReport]
     after: tuple[str, ...] = ()
     progress: ProgressLabels | None = None
+    per_project: bool = False  # it can sync some projects only (a Dagster partition's)
 
     def run(
         self,
@@ -66,10 +81,12 @@ class Step:
         log: logging.Logger = _log,
         on_progress: ProgressHook | None = None,
         settings: LoadSettings | None = None,
+        projects: frozenset[int] | None = None,
     ) -> SyncReport:
-        """Run the step, and record the run and its outcome in the warehouse (`qcw status`)."""
+        """Run the step (for the `projects` given, else all), and record the run and its
+        outcome in the warehouse (`qcw status`)."""
         started = datetime.now(UTC)
-        run = StepRun(self, client, store, log, on_progress, settings or LoadSettings())
+        run = StepRun(self, client, store, log, on_progress, settings or LoadSettings(), projects)
         try:
             report = self.sync(run)
         except Exception as error:

@@ -92,16 +92,16 @@ def _connect(path: Path, read_only: bool, memory_limit: str, schema: bool) -> Co
 MIGRATIONS_SQL = "migrations.sql"
 
 
-def ensure_schema(conn: Connection) -> None:
-    """Create the tables that are missing, add columns that a newer schema introduced, and
-    retire columns it dropped (`retire_columns`)."""
+def ensure_schema(conn: Connection, keys: bool = True) -> None:
+    """Create the tables that are missing (with their primary keys, unless not `keys`), add
+    columns that a newer schema introduced, and retire columns it dropped (`retire_columns`)."""
     # Imported here: the schema's modules load pyarrow, which a reader never needs (`qcw sql`
     # starts in a third of the time without them).
     from pipelines.schema import TABLES
-    from pipelines.schema.ddl import add_column_sql, render_tables_sql
+    from pipelines.schema.ddl import add_column_sql, render_tables_sql, without_keys
 
-    conn.execute(render_tables_sql(TABLES))
-    conn.execute((SQL_DIR / "state.sql").read_text())
+    ddl = render_tables_sql(TABLES) + (SQL_DIR / "state.sql").read_text()
+    conn.execute(ddl if keys else without_keys(ddl))
     for table in TABLES:
         existing = set(conn.table(table.name).columns)
         for column in table.columns:
@@ -113,14 +113,18 @@ def ensure_schema(conn: Connection) -> None:
 def retire_columns(conn: Connection) -> None:
     """For each retired column an old warehouse still has: run its statement of
     `sql/migrations.sql` (named `<table>__<column>`), which carries what it held into the
-    columns that replaced it, then drop it; each in one transaction."""
+    columns that replaced it, and commit; then drop it.
+
+    Two transactions: DuckDB 1.5 refuses to commit an `ALTER TABLE` after an `UPDATE` of the
+    same table in one ("another transaction has altered this table"). A crash between them
+    leaves the column, and the statement, which must be idempotent, runs again next time."""
     for name, statement in named_queries(MIGRATIONS_SQL).items():
         table, column = name.split("__")
         if column not in conn.table(table).columns:
             continue
         with transaction(conn):
             conn.execute(statement)
-            conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
 
 
 @contextmanager
@@ -139,9 +143,19 @@ def transaction(conn: Connection) -> Iterator[Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        roll_back(conn)
         raise
     conn.execute("COMMIT")
+
+
+def roll_back(conn: Connection) -> None:
+    """Roll back the open transaction, unless it is gone: a failed COMMIT has rolled it back
+    already (DuckLake's, on a conflict), and a ROLLBACK then says no transaction is active."""
+    try:
+        conn.execute("ROLLBACK")
+    except duckdb.TransactionException as error:
+        if "no transaction is active" not in str(error):
+            raise
 
 
 _STAGED_NAME = re.compile(r"\bstaged\w*")

@@ -6,17 +6,17 @@ from __future__ import annotations
 import functools
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
 from filelock import FileLock, Timeout
 
-from pipelines.queries import VIEWS_DIR, load_statements, named_queries
+from pipelines.queries import VIEWS_DIR, load_statements, named_queries, tables_written
 from pipelines.registry import in_dependency_order
 from pipelines.schema import TABLES
 from pipelines.schema.columns import Table
@@ -31,6 +31,8 @@ from pipelines.warehouse.connection import (
 from pipelines.warehouse.lease import FileLease
 from pipelines.warehouse.orders import DuckDBOrdersWriter, orders_writer
 from pipelines.warehouse.protocol import NoWarehouseError, WarehouseBusyError
+
+T = TypeVar("T")
 
 
 def view_names() -> list[str]:
@@ -54,6 +56,7 @@ class DuckDBWarehouse:
 
     def __init__(self, conn: Connection | FileLease) -> None:
         self.lease = conn if isinstance(conn, FileLease) else FileLease.of(conn)
+        self.conflicts = 0  # commits lost to another writer's and run again (a lake's)
 
     @property
     def conn(self) -> Connection:
@@ -71,24 +74,48 @@ class DuckDBWarehouse:
 
     def write(self, *statements: str, **staged: pa.Table) -> None:
         """Run named statements of `sql/load/` in one transaction (see the Protocol)."""
-        with self.holding() as conn, refused_as_warehouse_error(), transaction(conn):
-            for statement in statements:
-                run_statement(conn, load_statements()[statement], staged)
+
+        def write_once() -> None:
+            what = ", ".join(tables_written(load_statements()[s] for s in statements))
+            with (
+                self.holding() as conn,
+                refused_as_warehouse_error(),
+                self.transaction(conn, what),
+            ):
+                for statement in statements:
+                    run_statement(conn, load_statements()[statement], staged)
+
+        self.until_committed(write_once)
+
+    def transaction(self, conn: Connection, what: str) -> AbstractContextManager[Connection]:
+        """One transaction on `conn`, which writes `what` (a lake signs its snapshot with it)."""
+        return transaction(conn)
+
+    def until_committed(self, write: Callable[[], T]) -> T:
+        """Run `write`, whole transactions (a lake runs it again when another writer's commit
+        conflicts with its own)."""
+        return write()
 
     def orders_writer(self) -> AbstractContextManager[DuckDBOrdersWriter]:
         """The writer of the orders step (`pipelines.warehouse.orders`)."""
-        return orders_writer(self.lease)
+        return orders_writer(DuckDBOrdersWriter(self.lease))
 
     def record_sync_run(
         self, step: str, started_at: datetime, outcome: str, detail: str | None = None
     ) -> None:
         """Note that a sync step ran, from `started_at` until now, and how it ended."""
         finished_at = datetime.now(UTC)
-        with self.holding() as conn, refused_as_warehouse_error():
-            conn.execute(
-                load_statements()["record_sync_run"],
-                [step, started_at, finished_at, outcome, detail],
-            )
+        row = [step, started_at, finished_at, outcome, detail]
+
+        def record() -> None:
+            with (
+                self.holding() as conn,
+                refused_as_warehouse_error(),
+                self.transaction(conn, f"sync run of {step}"),
+            ):
+                conn.execute(load_statements()["record_sync_run"], row)
+
+        self.until_committed(record)
 
     def last_sync_runs(self) -> list[tuple[Any, ...]]:
         """The latest run of each sync step: step, started, finished, outcome and detail."""
@@ -97,19 +124,33 @@ class DuckDBWarehouse:
         except duckdb.CatalogException:  # a warehouse no sync has written since sync_runs came
             return []
 
+    def snapshots(self, limit: int = 10) -> list[tuple[Any, ...]]:
+        """A DuckDB file keeps no snapshots: none (a lake lists its latest `limit`)."""
+        return []
+
     def create_views(self) -> list[str]:
         """Create or replace the analysis views (definitions only: cheap however big the
         warehouse); returns their names."""
         views = view_names()
-        with self.holding() as conn, transaction(conn):
-            for view in views:
-                conn.execute((VIEWS_DIR / f"{view}.sql").read_text())
+
+        def create() -> None:
+            with self.holding() as conn, self.transaction(conn, "analysis views"):
+                for view in views:
+                    conn.execute((VIEWS_DIR / f"{view}.sql").read_text())
+
+        self.until_committed(create)
         return views
 
-    def row_counts(self) -> dict[str, int]:
-        """Rows per warehouse table, in the schema's order."""
+    def row_counts(self, tables: Iterable[str] | None = None) -> dict[str, int]:
+        """Rows per warehouse table (of `tables`, else every one), in the schema's order:
+        a count scans its table, which on a lake is not free."""
+        chosen = None if tables is None else set(tables)
         with self.holding():
-            return {table.name: self._count(table.name) for table in TABLES}
+            return {
+                table.name: self._count(table.name)
+                for table in TABLES
+                if chosen is None or table.name in chosen
+            }
 
     def view_row_counts(self) -> dict[str, int]:
         """Rows per analysis view. Not cheap: each view computes over the whole order history."""
@@ -157,7 +198,7 @@ def writer_lock_path(path: str | Path) -> Path:
 
 
 @contextmanager
-def open_writer(
+def open_file_writer(
     path: str | Path,
     wait_seconds: float = DEFAULT_WRITER_WAIT_SECONDS,
     on_wait: Callable[[str], None] | None = None,
@@ -207,7 +248,7 @@ def open_writer(
 
 
 @contextmanager
-def open_reader(
+def open_file_reader(
     path: str | Path, wait_seconds: float = 0, on_wait: Callable[[str], None] | None = None
 ) -> Iterator[DuckDBWarehouse]:
     """The warehouse at `path`, read-only, once no sync writes it (waiting up to

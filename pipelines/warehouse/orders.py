@@ -18,7 +18,7 @@ from contextlib import ExitStack, contextmanager
 import pyarrow as pa
 
 from pipelines.queries import load_statements
-from pipelines.warehouse.connection import refused_as_warehouse_error, run_statement
+from pipelines.warehouse.connection import refused_as_warehouse_error, roll_back, run_statement
 from pipelines.warehouse.lease import FileLease
 from pipelines.warehouse.protocol import BacktestLoad
 
@@ -93,12 +93,7 @@ class DuckDBOrdersWriter:
         or None when no transaction was open."""
         if self._open_since is None:
             return None
-        with refused_as_warehouse_error():
-            if self.pending:
-                loads = _loads_table(self.pending)
-                self._run("update_orders_synced", staged_loads=loads)
-                self._run("insert_orders_synced", staged_loads=loads)
-            self.lease.conn.execute("COMMIT")
+        self._finish()
         self._let_go()
         return self._close()
 
@@ -106,10 +101,19 @@ class DuckDBOrdersWriter:
         """Roll the open transaction back; returns the backtests it held."""
         if self._open_since is not None:
             try:
-                self.lease.conn.execute("ROLLBACK")
+                roll_back(self.lease.conn)
             finally:
                 self._let_go()
         return self._close()
+
+    def _finish(self) -> None:
+        """Record the pending backtests as loaded, and commit."""
+        with refused_as_warehouse_error():
+            if self.pending:
+                loads = _loads_table(self.pending)
+                self._execute("update_orders_synced", staged_loads=loads)
+                self._execute("insert_orders_synced", staged_loads=loads)
+            self.lease.conn.execute("COMMIT")
 
     def _begin(self) -> None:
         if self._open_since is None:
@@ -135,16 +139,23 @@ class DuckDBOrdersWriter:
         return closed
 
     def _run(self, statement: str, **staged: pa.Table) -> None:
+        """Run a statement that writes the backtests of the open transaction."""
+        self._execute(statement, **staged)
+
+    def _execute(self, statement: str, **staged: pa.Table) -> None:
         run_statement(self.lease.conn, load_statements()[statement], staged)
 
 
 @contextmanager
-def orders_writer(lease: FileLease) -> Iterator[DuckDBOrdersWriter]:
-    """An orders writer with its scratch tables; leaving the block rolls back what is not
-    committed and drops the scratch tables with any part still parked."""
+def orders_writer(
+    writer: DuckDBOrdersWriter, create_parts: str = "create_parts_tables"
+) -> Iterator[DuckDBOrdersWriter]:
+    """The orders `writer` with its scratch tables, made by the statement `create_parts`;
+    leaving the block rolls back what is not committed and drops the scratch tables with any
+    part still parked."""
+    lease = writer.lease
     with lease.held() as conn:
-        conn.execute(load_statements()["create_parts_tables"])
-    writer = DuckDBOrdersWriter(lease)
+        conn.execute(load_statements()[create_parts])
     try:
         yield writer
     finally:

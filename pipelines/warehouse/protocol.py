@@ -1,14 +1,13 @@
 """The storage seam: what the sync needs of a warehouse, written down as Protocols.
 
-The sync, the assets and the CLI talk to storage only through `Warehouse`. Today's one
-implementation is a DuckDB file (`DuckDBWarehouse`); a second backend (DuckLake on PostgreSQL
-and S3) implements the same Protocols, running the same statements of `sql/`, and the sync
-does not change.
+The sync, the assets and the CLI talk to storage only through `Warehouse`. It has two
+implementations: a DuckDB file (`DuckDBWarehouse`), and a DuckLake on PostgreSQL and S3
+(`DuckLakeWarehouse`), which runs the same statements of `sql/`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,6 +96,8 @@ class Warehouse(Protocol):
     the Arrow tables it is given under their names (`staged`, `staged_events`, ...).
     """
 
+    conflicts: int  # commits lost to another writer's and run again (only a lake has any)
+
     def read(self, statement: str, *parameters: Any) -> list[tuple[Any, ...]]:
         """The rows of a named statement: sync state, such as the backtests still to load."""
         ...
@@ -119,12 +120,17 @@ class Warehouse(Protocol):
         """The latest run of each sync step: step, started, finished, outcome and detail."""
         ...
 
+    def snapshots(self, limit: int = 10) -> list[tuple[Any, ...]]:
+        """The latest `limit` snapshots, newest first (id, time, author, message): a lake's
+        committed transactions; none for a DuckDB file."""
+        ...
+
     def create_views(self) -> list[str]:
         """Create or replace the analysis views of `sql/views/`; returns their names."""
         ...
 
-    def row_counts(self) -> dict[str, int]:
-        """Rows per warehouse table, in the schema's order."""
+    def row_counts(self, tables: Iterable[str] | None = None) -> dict[str, int]:
+        """Rows per warehouse table (of `tables`, else every one), in the schema's order."""
         ...
 
     def view_row_counts(self) -> dict[str, int]:

@@ -58,6 +58,12 @@ INSERT INTO order_events BY NAME SELECT * FROM staged_events;
 CREATE OR REPLACE TABLE orders_parts AS SELECT * FROM orders LIMIT 0;
 CREATE OR REPLACE TABLE order_events_parts AS SELECT * FROM order_events LIMIT 0;
 
+-- name: create_temp_parts_tables
+-- The same in a lake, where every writer needs its own: temporary tables of its connection,
+-- which DuckDB spills to its temporary folder when they outgrow memory.
+CREATE OR REPLACE TEMP TABLE orders_parts AS SELECT * FROM orders LIMIT 0;
+CREATE OR REPLACE TEMP TABLE order_events_parts AS SELECT * FROM order_events LIMIT 0;
+
 -- name: append_orders_part
 INSERT INTO orders_parts BY NAME SELECT * FROM staged;
 

@@ -21,7 +21,7 @@ def sync_backtests(run: StepRun) -> SyncReport:
     again; if it is listed again, it revives (and what was loaded stays loaded)."""
     client, store = run.api, run.store
     meter, report, notes = RequestMeter(client), SyncReport(), Notes()
-    project_ids = [row[0] for row in store.read("project_ids")]
+    project_ids = run.of_projects(row[0] for row in store.read("project_ids"))
     live = _by_project(store.read("live_backtest_ids"))  # not deleted upstream before
     tables = []
     run.tell(0, len(project_ids))
@@ -61,7 +61,7 @@ def sync_backtests(run: StepRun) -> SyncReport:
             "that held some: they are marked deleted upstream (their rows are kept; a sync "
             "that lists them revives them)"
         )
-    report.row_counts["backtests"] = store.row_counts()["backtests"]
+    report.row_counts.update(store.row_counts(["backtests"]))
     run.log.info("Listed %d backtests in %d projects", table.num_rows, len(project_ids))
     return report
 
@@ -98,4 +98,5 @@ STEP = Step(
     sync=sync_backtests,
     after=("projects",),
     progress=ProgressLabels(bar="backtests", unit="projects listed"),
+    per_project=True,
 )

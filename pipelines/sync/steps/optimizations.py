@@ -39,7 +39,7 @@ def sync_optimizations(run: StepRun) -> SyncReport:
     again, it revives)."""
     client, store = run.api, run.store
     meter, report, notes = RequestMeter(client), SyncReport(), Notes()
-    project_ids = [row[0] for row in store.read("project_ids")]
+    project_ids = run.of_projects(row[0] for row in store.read("project_ids"))
     final = {row[0] for row in store.read("final_optimization_ids")}
     live = dict(store.read("live_optimization_ids"))  # optimization_id → project_id
     listed = _listed(run, project_ids)
@@ -85,8 +85,7 @@ def sync_optimizations(run: StepRun) -> SyncReport:
         optimizations_failed=len(failures),
         optimizations_marked_deleted_upstream=len(gone),
     )
-    counts = store.row_counts()
-    report.row_counts.update({table.name: counts[table.name] for table in TABLES})
+    report.row_counts.update(store.row_counts(table.name for table in TABLES))
     run.log.info("Loaded %d optimizations of %d projects", loaded, len(project_ids))
     if failures:
         raise SyncError(NAME, failures, report)
@@ -133,4 +132,5 @@ STEP = Step(
     sync=sync_optimizations,
     after=("projects",),
     progress=ProgressLabels(bar="optimizations", unit="optimizations read"),
+    per_project=True,
 )

@@ -30,7 +30,9 @@ def sync_orders(run: StepRun) -> SyncReport:
     """
     client, store, log = run.api, run.store, run.log
     meter, report = RequestMeter(client), SyncReport()
-    pending = [PendingBacktest(*row) for row in store.read("backtests_needing_orders")]
+    pending = [
+        PendingBacktest(*row) for row in run.of_projects(store.read("backtests_needing_orders"))
+    ]
     ((backtests, _, loaded_before, deleted_upstream),) = store.read("backtest_counts")
     failures: dict[str, Exception] = {}
     done = fetched_orders = 0
@@ -74,8 +76,7 @@ def sync_orders(run: StepRun) -> SyncReport:
         **loader.totals.counters(),
         count_mismatches=len(loader.warnings),
     )
-    rows = store.row_counts()
-    report.row_counts = {table.name: rows[table.name] for table in STEP.tables}
+    report.row_counts = store.row_counts(table.name for table in STEP.tables)
     meter.fill(report)
     report.seconds = {"total": time.monotonic() - started, **loader.seconds}
     log.info(
@@ -119,4 +120,5 @@ STEP = Step(
     sync=sync_orders,
     after=("backtest_statistics",),
     progress=ProgressLabels(bar="orders", unit="backtests", fetched="orders"),
+    per_project=True,
 )

@@ -40,7 +40,7 @@ def sync_projects(run: StepRun) -> SyncReport:
         )
     if gone:
         run.log.info("%d project(s) no longer listed: marked deleted upstream", len(gone))
-    report.row_counts["projects"] = run.store.row_counts()["projects"]
+    report.row_counts.update(run.store.row_counts(["projects"]))
     return report
 
 

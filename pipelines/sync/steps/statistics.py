@@ -119,7 +119,7 @@ def sync_backtest_statistics(run: StepRun) -> SyncReport:
     and performance were); progress is told for each backtest read."""
     client, store = run.api, run.store
     meter, report, notes = RequestMeter(client), SyncReport(), Notes()
-    needing = store.read("backtests_needing_statistics")
+    needing = run.of_projects(store.read("backtests_needing_statistics"))
     pending = [(project_id, backtest_id) for project_id, backtest_id in needing]
     not_ready = paged = loaded = 0
     batch = _Batch(store)
@@ -155,8 +155,7 @@ def sync_backtest_statistics(run: StepRun) -> SyncReport:
         backtests_with_paged_trades=paged,
         closed_trades_loaded=batch.trades,
     )
-    counts = store.row_counts()
-    report.row_counts.update({name: counts[name] for name in STAGED})
+    report.row_counts.update(store.row_counts(STAGED))
     run.log.info("Loaded the results of %d backtests (%d not final yet)", loaded, not_ready)
     if failures:
         raise SyncError(NAME, failures, report)
@@ -190,4 +189,5 @@ STEP = Step(
     sync=sync_backtest_statistics,
     after=("backtests",),
     progress=ProgressLabels(bar="statistics", unit="backtests read"),
+    per_project=True,
 )

@@ -12,7 +12,7 @@ def sync_symbol_properties(run: StepRun) -> SyncReport:
     table = symbol_properties_to_arrow(SYMBOL_PROPERTIES_CSV)
     run.store.write("delete_symbol_properties", "insert_symbol_properties", staged=table)
     report = SyncReport(counters={"symbol_properties_read": table.num_rows})
-    report.row_counts[SYMBOL_PROPERTIES.name] = run.store.row_counts()[SYMBOL_PROPERTIES.name]
+    report.row_counts.update(run.store.row_counts([SYMBOL_PROPERTIES.name]))
     return report
 
 

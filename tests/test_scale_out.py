@@ -26,7 +26,7 @@ from pipelines.sandbox import (
 )
 from pipelines.schema import TABLES
 from pipelines.sync import sync_everything
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, expected_orders, make_resources
 from tests.helpers import TABLES as ASSET_TABLES
 
 WORKERS = 8
@@ -163,3 +163,34 @@ def test_the_partitioned_location_batches_project_partitions_into_runs():
     ranges = [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests]
     assert ranges == [("100", "104"), ("105", "109"), ("110", "111")]
     assert [r.run_key for r in requests] == ["7:100", "7:105", "7:110"]
+
+
+def test_partitions_work_on_the_file_one_writer_at_a_time(
+    sandbox: SandboxServer, warehouse_path: Path
+):
+    from pipelines.partitioned import defs
+
+    resources = make_resources(sandbox, warehouse_path)
+    refresh = defs.resolve_job_def("refresh_projects")
+    partitioned = defs.resolve_job_def("sync_projects_partitioned")
+    assert {node.definition.pool for node in partitioned.graph.nodes} == {"duckdb_writer"}
+    with dg.instance_for_test() as instance:
+        assert refresh.execute_in_process(resources=resources, instance=instance).success
+        first, *rest = instance.get_dynamic_partitions("qc_projects")
+        one = partitioned.execute_in_process(
+            resources=resources, instance=instance, partition_key=first
+        )
+        assert one.success
+        with warehouse.connect_reader(warehouse_path) as conn:
+            loaded = conn.execute("SELECT DISTINCT project_id FROM orders").fetchall()
+        assert loaded == [(int(first),)]
+        tags = {RANGE_START: rest[0], RANGE_END: rest[-1]}
+        assert partitioned.execute_in_process(
+            resources=resources, instance=instance, tags=tags
+        ).success
+    expected = expected_orders(sandbox)
+    with warehouse.connect_reader(warehouse_path) as conn:
+        counts = dict(
+            conn.execute("SELECT backtest_id, count(*) FROM orders GROUP BY 1").fetchall()
+        )
+    assert counts == {backtest: n for backtest, n in expected.items() if n}

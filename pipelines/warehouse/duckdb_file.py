@@ -30,7 +30,7 @@ from pipelines.warehouse.connection import (
 )
 from pipelines.warehouse.lease import FileLease
 from pipelines.warehouse.orders import DuckDBOrdersWriter, orders_writer
-from pipelines.warehouse.protocol import NoWarehouseError, WarehouseBusyError
+from pipelines.warehouse.protocol import RECENT_SNAPSHOTS, NoWarehouseError, WarehouseBusyError
 
 T = TypeVar("T")
 
@@ -124,7 +124,7 @@ class DuckDBWarehouse:
         except duckdb.CatalogException:  # a warehouse no sync has written since sync_runs came
             return []
 
-    def snapshots(self, limit: int = 10) -> list[tuple[Any, ...]]:
+    def snapshots(self, limit: int = RECENT_SNAPSHOTS) -> list[tuple[Any, ...]]:
         """A DuckDB file keeps no snapshots: none (a lake lists its latest `limit`)."""
         return []
 

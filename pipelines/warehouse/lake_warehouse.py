@@ -25,11 +25,9 @@ from pipelines.warehouse.duckdb_file import DuckDBWarehouse
 from pipelines.warehouse.lake import LAKE, Lake, connect_lake, retrying_conflicts, sign
 from pipelines.warehouse.lease import FileLease
 from pipelines.warehouse.orders import DuckDBOrdersWriter, orders_writer
-from pipelines.warehouse.protocol import BacktestLoad
+from pipelines.warehouse.protocol import RECENT_SNAPSHOTS, BacktestLoad
 
 T = TypeVar("T")
-# How many snapshots `qcw status` lists.
-RECENT_SNAPSHOTS = 10
 _log = logging.getLogger(__name__)
 
 

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from pipelines.schema.columns import Table
 
 
+# How many snapshots `Warehouse.snapshots` lists unless told (`qcw status`).
+RECENT_SNAPSHOTS = 10
+
+
 class WarehouseError(Exception):
     """The warehouse refused a write; the storage's own error is the cause (`__cause__`)."""
 
@@ -120,7 +124,7 @@ class Warehouse(Protocol):
         """The latest run of each sync step: step, started, finished, outcome and detail."""
         ...
 
-    def snapshots(self, limit: int = 10) -> list[tuple[Any, ...]]:
+    def snapshots(self, limit: int = RECENT_SNAPSHOTS) -> list[tuple[Any, ...]]:
         """The latest `limit` snapshots, newest first (id, time, author, message): a lake's
         committed transactions; none for a DuckDB file."""
         ...

@@ -95,12 +95,17 @@ def download_orders(
             open_more()
 
 
+# How long a consumer of `in_background` waits for the next item before it is idle: the orders
+# loader then commits, so no transaction spans a wait for the network (docs/benchmarks.md).
+IDLE_AFTER_SECONDS = 0.1
+
+
 @contextmanager
 def in_background(
     items: Iterator[T],
     max_ahead: int,
     on_idle: Callable[[], None] | None = None,
-    idle_seconds: float = 0.1,
+    idle_seconds: float = IDLE_AFTER_SECONDS,
 ) -> Iterator[Iterator[T]]:
     """Run the iterator `items` on a thread of its own, at most `max_ahead` items ahead of the
     consumer, so that it goes on while the consumer works; its errors reach the consumer.

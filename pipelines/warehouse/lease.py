@@ -40,7 +40,6 @@ class FileLease:
         self._conn: Connection | None = opened
         self._holds = 0
         self._timer: threading.Timer | None = None
-        self.openings = 0  # how many times the file was opened
 
     @classmethod
     def of(cls, conn: Connection) -> FileLease:
@@ -67,7 +66,6 @@ class FileLease:
             if self._conn is None:
                 assert self._open_file is not None  # a lease `of` a connection never closes
                 self._conn = self._open_file()
-                self.openings += 1
             self._holds += 1
             conn = self._conn
         try:
